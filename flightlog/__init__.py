@@ -1,0 +1,77 @@
+"""flightlog: offline-first experiment tracking.
+
+Training writes a local run directory (SPEC.md) and never waits on a network::
+
+    import flightlog
+    run = flightlog.init(project="diabetes", config={"alpha": 0.1})
+    run.log({"rmse": 57.2})
+    run.finish()
+
+    r = flightlog.open_run(run.dir)
+    r.history(), r.summary, r.status
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    ChecksumMismatch,
+    CorruptRecord,
+    FileNotInRun,
+    FlightlogError,
+    FormatError,
+    InvalidKey,
+    InvalidValue,
+    MissingExtra,
+    RecordTooLarge,
+    RunLocked,
+    RunNotFound,
+    SequenceError,
+    StepError,
+    TruncatedRecord,
+    UnsupportedVersion,
+    WriterClosed,
+    WriterError,
+)
+from .format import FlightlogWarning, LocalRun, open_run
+from .writer import Run, finish, init, log
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChecksumMismatch",
+    "CorruptRecord",
+    "FileNotInRun",
+    "FlightlogError",
+    "FlightlogWarning",
+    "FormatError",
+    "InvalidKey",
+    "InvalidValue",
+    "LocalRun",
+    "MissingExtra",
+    "RecordTooLarge",
+    "Run",
+    "RunLocked",
+    "RunNotFound",
+    "SequenceError",
+    "StepError",
+    "TruncatedRecord",
+    "UnsupportedVersion",
+    "WriterClosed",
+    "WriterError",
+    "__version__",
+    "finish",
+    "init",
+    "log",
+    "open_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # flightlog.run: the current run (None before init), as wandb.run.
+    if name == "run":
+        from .writer import current
+
+        return current()
+    raise AttributeError(f"module 'flightlog' has no attribute {name!r}")

@@ -1,0 +1,170 @@
+"""Every exception flightlog raises.
+
+The tree (each class says in its docstring whether the condition is recoverable)::
+
+    FlightlogError
+      FormatError(FlightlogError, ValueError)   the bytes of a run directory are wrong
+        CorruptRecord                           bad sync/header CRC/constraint: resynchronise
+          RecordTooLarge                        a frame or record over the 64 KiB bound
+        ChecksumMismatch                        payload CRC failed; has .got/.want
+        UnsupportedVersion                      a newer major format; has .found/.supported
+        SequenceError                           a gap or overlap in record sequence numbers
+      TruncatedRecord                           a torn tail: not an error of the data
+      InvalidValue(FlightlogError, TypeError)   a logged value of an unsupported type
+      InvalidKey(FlightlogError, ValueError)    an empty or non-string metric key
+      StepError(FlightlogError, ValueError)     a step lower than the run's current step
+      WriterError                               the training-side writer cannot go on
+        WriterClosed                            log/upload after finish()
+        RunLocked                               another live writer owns the run directory
+      RunNotFound(FlightlogError, FileNotFoundError)
+      FileNotInRun(FlightlogError, KeyError)    download_file of a name never uploaded
+      MissingExtra(FlightlogError, ImportError) an optional dependency is not installed
+
+Every error carries structured context (``path``, ``offset``, ``key``) besides its
+message, so callers match on types and attributes, never on message text. Errors of
+msgpack, zstandard and pyarrow are translated at one boundary per codec
+(``flightlog.format._codec_errors``); callers never see them.
+
+The byte layout these errors talk about is specified in SPEC.md.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksumMismatch",
+    "CorruptRecord",
+    "FileNotInRun",
+    "FlightlogError",
+    "FormatError",
+    "InvalidKey",
+    "InvalidValue",
+    "MissingExtra",
+    "RecordTooLarge",
+    "RunLocked",
+    "RunNotFound",
+    "SequenceError",
+    "StepError",
+    "TruncatedRecord",
+    "UnsupportedVersion",
+    "WriterClosed",
+    "WriterError",
+]
+
+
+class FlightlogError(Exception):
+    """Root of every exception flightlog raises.
+
+    Attributes:
+        path: the file or directory concerned, when there is one.
+        offset: the byte offset in ``path``, when the error is about bytes.
+        key: the metric, config or file key concerned, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        offset: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.offset = offset
+        self.key = key
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if self.offset is not None:
+            where.append(f"offset {self.offset}")
+        return f"{': '.join([', '.join(where), self.message]) if where else self.message}"
+
+
+class FormatError(FlightlogError, ValueError):
+    """Bytes that do not follow SPEC.md. Not recoverable for that frame; readers in
+    salvage mode skip the frame and resynchronise (SPEC.md §5)."""
+
+
+class CorruptRecord(FormatError):
+    """A frame header or file header that fails its checks (sync bytes, header CRC,
+    reserved bits, lengths), or a payload that does not decode. Readers resynchronise."""
+
+
+class RecordTooLarge(CorruptRecord):
+    """A frame or record over the 64 KiB bound (SPEC.md §4.1). From a writer: the logged
+    value is too large for one record and nothing was written."""
+
+
+class ChecksumMismatch(FormatError):
+    """A payload whose CRC does not match its header. The header is trusted, so a reader
+    skips exactly this frame. Attributes ``got`` and ``want`` hold the masked CRCs."""
+
+    def __init__(self, message: str, *, got: int, want: int, path: str | None = None,
+                 offset: int | None = None) -> None:
+        self.got = got
+        self.want = want
+        super().__init__(message, path=path, offset=offset)
+
+
+class UnsupportedVersion(FormatError):
+    """A segment written by a newer major format version. Not recoverable by this
+    reader: upgrade flightlog. Attributes ``found`` and ``supported`` are (major, minor)."""
+
+    def __init__(self, message: str, *, found: tuple[int, int], supported: tuple[int, int],
+                 path: str | None = None, offset: int | None = None) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(message, path=path, offset=offset)
+
+
+class SequenceError(FormatError):
+    """Record sequence numbers with a gap (records lost) or an overlap (duplicates)."""
+
+
+class TruncatedRecord(FlightlogError):
+    """A torn tail: the file ends inside a frame. Not an error of the data: the writer
+    has not finished it yet (retry when the file grows) or died while writing it."""
+
+
+class InvalidValue(FlightlogError, TypeError):
+    """A logged value flightlog cannot store. Recoverable: the call wrote nothing and the
+    run goes on."""
+
+
+class InvalidKey(FlightlogError, ValueError):
+    """An empty or non-string key. Recoverable: the call wrote nothing."""
+
+
+class StepError(FlightlogError, ValueError):
+    """``step=`` lower than the run's current step. Recoverable: the call wrote nothing."""
+
+
+class WriterError(FlightlogError):
+    """The training-side writer cannot go on (a bug in its background thread, surfaced
+    on the next call). I/O errors are not raised: they are retried (SPEC.md §12)."""
+
+
+class WriterClosed(WriterError):
+    """A call on a run after ``finish()``."""
+
+
+class RunLocked(WriterError):
+    """Another live writer holds the run directory's lock (SPEC.md §13)."""
+
+
+class RunNotFound(FlightlogError, FileNotFoundError):
+    """No run directory (or no run with that id) where one was named."""
+
+
+class FileNotInRun(FlightlogError, KeyError):
+    """A file name that was never uploaded to the run."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0] if self.args else ""
+
+
+class MissingExtra(FlightlogError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""

@@ -1,0 +1,318 @@
+"""The state of a run, derived from its records (SPEC.md §11).
+
+:class:`RunState` takes records in sequence order (:meth:`RunState.apply`) and answers
+config, tags, summary, metrics, history and tables. It holds no file handles: whatever
+needs an attached file's bytes gets them through ``open_blob``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from flightlog.errors import FormatError
+
+from ._columns import Chunk, decode_history
+from .records import Record, RecordType
+
+#: Opens an attached file's content by its SHA-256 (hex).
+OpenBlob = Callable[[str], IO[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    name: str
+    sha256: str
+    size: int
+    time: float
+
+
+@dataclass
+class RunState:
+    """Everything SPEC.md §11 derives, kept up to date record by record."""
+
+    id: str | None = None
+    project: str | None = None
+    name: str | None = None
+    created: float | None = None
+    host: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str | None] = field(default_factory=dict)
+    exit_code: int | None = None
+    finished_at: float | None = None
+    records: int = 0
+    last_seq: int = -1
+    dropped: int = 0
+    unknown_records: int = 0
+    chunks: list[Chunk] = field(default_factory=list)
+    metrics: dict[str, list[Any]] = field(default_factory=dict)
+    lists: dict[str, list[Any]] = field(default_factory=dict)
+    table_parts: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    summary_set: dict[str, Any] = field(default_factory=dict)
+    summary_deleted: set[str] = field(default_factory=set)
+    #: Records whose body did not have the fields their type needs.
+    bad_records: list[tuple[int, str]] = field(default_factory=list)
+
+    # ------------------------------------------------------------ applying records
+
+    def apply(self, record: Record) -> None:
+        """Fold one record in. A record of a known type with a malformed body is kept
+        out and listed in ``bad_records``; unknown types are counted and skipped."""
+        self.records += 1
+        self.last_seq = record.seq
+        handler = _HANDLERS.get(record.type)
+        if handler is None:
+            self.unknown_records += 1
+            return
+        try:
+            handler(self, record.body)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, FormatError):
+                why = exc.message
+            else:
+                why = f"{type(exc).__name__}: {exc}"
+            self.bad_records.append((record.seq, f"{record.type_name} record: {why}"))
+
+    def _run(self, body: dict[str, Any]) -> None:
+        if self.id is None:
+            self.id = str(body["id"])
+            self.project = str(body["project"])
+            self.name = str(body["name"])
+            self.created = float(body["created"])
+            self.host = body.get("host")
+            self.config.update(dict(body.get("config") or {}))
+            self.tags.update(dict(body.get("tags") or {}))
+        if body.get("resumed"):
+            self.exit_code = None
+            self.finished_at = None
+
+    def _history(self, body: dict[str, Any]) -> None:
+        self.chunks.append(decode_history(body))
+
+    def _metric(self, body: dict[str, Any]) -> None:
+        self.metrics.setdefault(_key(body), []).append(body["value"])
+
+    def _list(self, body: dict[str, Any]) -> None:
+        self.lists[_key(body)] = list(body["values"])
+
+    def _row(self, body: dict[str, Any]) -> None:
+        row = body["row"]
+        if type(row) is not dict:
+            raise TypeError("row is not a map")
+        self.table_parts.setdefault(_key(body), []).append(("row", row))
+
+    def _table(self, body: dict[str, Any]) -> None:
+        self.table_parts.setdefault(_key(body), []).append(("file", _sha(body)))
+
+    def _summary(self, body: dict[str, Any]) -> None:
+        for key, value in dict(body.get("set") or {}).items():
+            self.summary_set[key] = value
+            self.summary_deleted.discard(key)
+        for key in body.get("delete") or []:
+            self.summary_set.pop(key, None)
+            self.summary_deleted.add(str(key))
+
+    def _config(self, body: dict[str, Any]) -> None:
+        self.config.update(dict(body["set"]))
+
+    def _tags(self, body: dict[str, Any]) -> None:
+        self.tags.update(dict(body["set"]))
+
+    def _file(self, body: dict[str, Any]) -> None:
+        name = str(body["name"])
+        self.files[name] = FileEntry(name, _sha(body), int(body["size"]),
+                                     float(body.get("time", 0.0)))
+
+    def _finish(self, body: dict[str, Any]) -> None:
+        self.exit_code = int(body.get("exit_code", 0))
+        self.finished_at = float(body.get("time", 0.0))
+
+    def _dropped(self, body: dict[str, Any]) -> None:
+        self.dropped += int(body["records"])
+
+    # ------------------------------------------------------------ answers
+
+    def history(self) -> Any:
+        """A ``pyarrow.Table``: ``_step``, ``_timestamp``, then a column per key, one row
+        per step (rows of the same step merged, SPEC.md §9)."""
+        return build_history(self.chunks)
+
+    def last_values(self) -> dict[str, Any]:
+        """Each history and metric key's last value."""
+        out: dict[str, Any] = {}
+        for chunk in reversed(self.chunks):
+            for key, col in chunk.columns.items():
+                if key not in out and len(col):
+                    out[key] = _py(col.values[-1])
+        for key, values in self.metrics.items():
+            if values:
+                out[key] = values[-1]
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.last_values().items() if k not in self.summary_deleted}
+        out.update(self.summary_set)
+        return out
+
+    def get_metrics(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
+        """Azure semantics: name → value, or the list of values when logged more than once;
+        lists as lists; tables as column → values."""
+        out: dict[str, Any] = {}
+        table = self.history()
+        for name in table.column_names:
+            if name in ("_step", "_timestamp"):
+                continue
+            values = [v for v in table.column(name).to_pylist() if v is not None]
+            out[name] = _one_or_list(values)
+        for key, values in self.metrics.items():
+            out[key] = _one_or_list(values)
+        out.update(self.lists)
+        for key, tbl in self.tables(open_blob).items():
+            out[key] = tbl.to_pydict()
+        return out
+
+    def tables(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
+        """name → ``pyarrow.Table`` of every row logged under that name, in order."""
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        out = {}
+        for key, parts in self.table_parts.items():
+            pieces = []
+            rows: list[dict[str, Any]] = []
+            for kind, value in parts:
+                if kind == "row":
+                    rows.append(value)
+                    continue
+                if rows:
+                    pieces.append(pa.Table.from_pylist(rows))
+                    rows = []
+                if open_blob is not None:
+                    with open_blob(value) as f:
+                        pieces.append(ipc.open_file(f).read_all())
+            if rows:
+                pieces.append(pa.Table.from_pylist(rows))
+            if pieces:
+                out[key] = pa.concat_tables(pieces, promote_options="permissive")
+        return out
+
+    @property
+    def steps(self) -> int:
+        """Number of distinct steps in the history."""
+        if not self.chunks:
+            return 0
+        steps = np.concatenate([c.steps for c in self.chunks])
+        return int(1 + np.count_nonzero(steps[1:] != steps[:-1]))
+
+
+def _key(body: dict[str, Any]) -> str:
+    key = body["key"]
+    if type(key) is not str or not key:
+        raise ValueError("key is not a non-empty str")
+    return key
+
+
+def _sha(body: dict[str, Any]) -> str:
+    sha = body["sha256"]
+    if type(sha) is not str or len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+        raise ValueError(f"sha256 {sha!r} is not 64 lowercase hex digits")
+    return sha
+
+
+def _one_or_list(values: list[Any]) -> Any:
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+_HANDLERS: dict[int, Callable[[RunState, dict[str, Any]], None]] = {
+    RecordType.RUN: RunState._run,
+    RecordType.HISTORY: RunState._history,
+    RecordType.METRIC: RunState._metric,
+    RecordType.LIST: RunState._list,
+    RecordType.ROW: RunState._row,
+    RecordType.TABLE: RunState._table,
+    RecordType.SUMMARY: RunState._summary,
+    RecordType.CONFIG: RunState._config,
+    RecordType.TAGS: RunState._tags,
+    RecordType.FILE: RunState._file,
+    RecordType.FINISH: RunState._finish,
+    RecordType.DROPPED: RunState._dropped,
+    RecordType.SEGMENT: lambda state, body: None,
+}
+
+
+# ---------------------------------------------------------------- history table
+
+
+def build_history(chunks: list[Chunk]) -> Any:
+    """Merge chunks into one ``pyarrow.Table`` with one row per step (SPEC.md §9, §11)."""
+    import pyarrow as pa
+
+    if not chunks:
+        return pa.table({"_step": pa.array([], pa.int64()),
+                         "_timestamp": pa.array([], pa.float64())})
+    steps = np.concatenate([c.steps for c in chunks])
+    times = np.concatenate([c.times for c in chunks])
+    starts = np.cumsum([0] + [c.rows for c in chunks[:-1]])
+    # group[i]: the output row of input row i; equal consecutive steps share one.
+    new_group = np.empty(len(steps), dtype=bool)
+    new_group[0] = True
+    np.not_equal(steps[1:], steps[:-1], out=new_group[1:])
+    group = np.cumsum(new_group) - 1
+    n_out = int(group[-1]) + 1
+    last_of_group = np.append(new_group[1:], True)
+    columns: dict[str, Any] = {
+        "_step": pa.array(steps[last_of_group]),
+        "_timestamp": pa.array(times[last_of_group]),
+    }
+    gathered: dict[str, list[tuple[str, npt.NDArray[np.int64], Any]]] = {}
+    for chunk, start in zip(chunks, starts, strict=True):
+        for key, col in chunk.columns.items():
+            rows = (np.arange(chunk.rows, dtype=np.int64) if col.present is None
+                    else col.present.astype(np.int64)) + int(start)
+            gathered.setdefault(key, []).append((col.kind, rows, col.values))
+    for key, parts in gathered.items():
+        columns[key] = _merge_column(parts, group, n_out)
+    return pa.table(columns)
+
+
+def _merge_column(parts: list[tuple[str, npt.NDArray[np.int64], Any]],
+                  group: npt.NDArray[np.int64], n_out: int) -> Any:
+    import pyarrow as pa
+
+    kinds = {kind for kind, _, _ in parts}
+    rows = np.concatenate([r for _, r, _ in parts])
+    groups = group[rows]
+    # The last value of each run of equal groups wins (rows are in log order).
+    last = np.append(groups[1:] != groups[:-1], True)
+    targets = groups[last]
+    mask = np.ones(n_out, dtype=bool)
+    mask[targets] = False
+    if kinds <= {"f64", "i64", "bool"}:
+        dtype = (np.bool_ if kinds == {"bool"} else np.int64 if kinds == {"i64"}
+                 else np.float64)
+        values = np.concatenate([np.asarray(v, dtype=dtype) for _, _, v in parts])[last]
+        full = np.zeros(n_out, dtype=dtype)
+        full[targets] = values
+        return pa.array(full, mask=mask if mask.any() else None)
+    flat: list[Any] = []
+    for _, _, v in parts:
+        flat.extend(_py(x) for x in v)
+    objects: list[Any] = [None] * n_out
+    for target, index in zip(targets.tolist(), np.flatnonzero(last).tolist(), strict=True):
+        objects[target] = flat[index]
+    try:
+        return pa.array(objects)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if o is None else json.dumps(o, default=repr,
+                                                           allow_nan=True) for o in objects],
+                        pa.string())

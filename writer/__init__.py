@@ -1,0 +1,94 @@
+"""The training side: ``init`` a run, ``log`` to it, ``finish`` it. Writes a run
+directory as SPEC.md specifies; never touches the network."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from .run import Config, Run, Summary, current, new_run_id, set_current
+
+__all__ = ["Config", "Run", "Summary", "current", "finish", "init", "log", "new_run_id"]
+
+_unhandled_exception = False
+_previous_excepthook = sys.excepthook
+
+
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    global _unhandled_exception
+    _unhandled_exception = True
+    _previous_excepthook(kind, exc, tb)
+
+
+def _finish_all_at_exit() -> None:
+    # A script that ends without finish(): finished (exit code 0), or crashed (1) when it
+    # ended on an unhandled exception, as W&B does.
+    while (run := current()) is not None:
+        run.finish(exit_code=1 if _unhandled_exception else 0)
+
+
+_installed = False
+
+
+def _install_exit_hooks() -> None:
+    global _installed
+    if not _installed:
+        sys.excepthook = _excepthook
+        atexit.register(_finish_all_at_exit)
+        _installed = True
+
+
+def init(project: str, name: str | None = None, config: Mapping[str, Any] | None = None,
+         tags: Any = None, dir: str | os.PathLike[str] | None = None, id: str | None = None,
+         resume: bool | str = False, **options: Any) -> Run:
+    """Start (or with ``resume=True``, continue) a run and make it the current one.
+
+    Args:
+        project: project name (a folder under ``dir``).
+        name: display name (default: the run id).
+        config: hyperparameters; nested dicts kept as they are.
+        tags: a list of tag names or a dict name -> value.
+        dir: root of run directories; default ``$FLIGHTLOG_DIR``, else ``./flightlog``.
+        id: the run id (default: 8 random characters).
+        resume: ``True`` continues run ``id`` if it exists (else starts it); ``"must"``
+            requires it to exist. Steps and sequence numbers continue.
+        options: ``flush_interval`` (seconds, default 0.1), ``segment_bytes``.
+
+    Raises:
+        RunLocked: another live process writes this run.
+        InvalidKey: a project or id that is not a safe directory name.
+
+    Example:
+        >>> run = flightlog.init(project="diabetes", config={"alpha": 0.1})  # doctest: +SKIP
+        >>> run.log({"rmse": 57.2}); run.finish()
+    """
+    run = Run(project=project, name=name, config=config, tags=tags, dir=dir, id=id,
+              resume=resume, **options)
+    _install_exit_hooks()
+    set_current(run)
+    return run
+
+
+def _require_run() -> Run:
+    run = current()
+    if run is None:
+        from flightlog.errors import WriterError
+
+        raise WriterError("no current run: call flightlog.init() first")
+    return run
+
+
+def log(data: Any = None, step: Any = None, commit: bool | None = None, **kwargs: Any) -> None:
+    """``run.log(...)`` on the current run."""
+    _require_run().log(data, step, commit, **kwargs)
+
+
+def finish(exit_code: int = 0) -> None:
+    """``run.finish()`` on the current run (no-op without one)."""
+    run = current()
+    if run is not None:
+        run.finish(exit_code)

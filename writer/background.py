@@ -1,0 +1,183 @@
+"""The background writer thread: encodes what the training thread logged and writes it.
+
+Every ``interval`` seconds (and when woken) it takes everything the training thread
+queued, encodes it (history buffers become columnar chunks), and appends the records
+to the log through :class:`~flightlog.writer.segments.SegmentWriter`.
+
+A write that fails (disk full, I/O error) never reaches the training thread: the records
+stay in a bounded backlog and the write is retried with capped exponential backoff.
+Records that do not fit in the backlog are dropped and counted, and a ``dropped`` record
+says how many once writing works again (SPEC.md §12). Any other exception in this
+thread is a bug: it is kept in ``error`` and re-raised by the next call of the
+training thread, so it can neither hang nor go unseen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flightlog.format._columns import encode_history
+from flightlog.format._msgpack_codec import pack_record
+from flightlog.format.records import RecordType
+
+from .history import HistoryBuffer
+from .segments import SegmentWriter
+
+log = logging.getLogger("flightlog")
+
+Item = bytes | HistoryBuffer
+
+
+@dataclass
+class Taken:
+    """What the training thread hands over: queued items in order, and how many history
+    rows it had to drop because this thread had fallen too far behind."""
+
+    items: list[Item] = field(default_factory=list)
+    dropped: int = 0
+
+
+def _pack_history(body: dict[str, object]) -> bytes:
+    return pack_record(RecordType.HISTORY, body)
+
+
+class BackgroundWriter:
+    MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+    MAX_RETRY_DELAY = 5.0
+
+    def __init__(self, segments: SegmentWriter, take: Callable[[], Taken], *,
+                 interval: float = 0.1, path: str = "") -> None:
+        self.segments = segments
+        self._take = take
+        self.interval = interval
+        self.path = path
+        self.error: BaseException | None = None
+        self.dropped_total = 0
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._dropped_unreported = 0
+        self._failing_since: float | None = None
+        self._retry_at = 0.0
+        self._delay = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._give_up_at = float("inf")
+        self._thread = threading.Thread(target=self._main, name="flightlog-writer", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ training-thread side
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float) -> bool:
+        """Flush everything queued, then stop. Gives up retrying failed writes after
+        ``timeout`` seconds. True when every record was written."""
+        self._give_up_at = time.monotonic() + timeout
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        return not self._backlog and self.error is None
+
+    @property
+    def backlog_records(self) -> int:
+        return len(self._backlog)
+
+    # ------------------------------------------------------------ thread side
+
+    def _main(self) -> None:
+        try:
+            while True:
+                stopping = self._stop.is_set()
+                if not stopping:
+                    self._wake.wait(self._wait_time())
+                    self._wake.clear()
+                self._encode(self._take())
+                self._flush()
+                if stopping and (not self._backlog or time.monotonic() >= self._give_up_at):
+                    self._abandon_backlog()
+                    return
+                if stopping and self._backlog:
+                    time.sleep(min(self._delay, max(0.0, self._give_up_at - time.monotonic())))
+        except BaseException as exc:  # a bug: surfaced by the training thread
+            self.error = exc
+
+    def _wait_time(self) -> float:
+        if self._failing_since is None:
+            return self.interval
+        return max(0.0, min(self.interval, self._retry_at - time.monotonic())) or self.interval
+
+    def _encode(self, taken: Taken) -> None:
+        self._dropped_unreported += taken.dropped
+        for item in taken.items:
+            if isinstance(item, HistoryBuffer):
+                for payload in encode_history(item.to_chunk(), _pack_history):
+                    self._enqueue(payload)
+            else:
+                self._enqueue(item)
+
+    def _enqueue(self, payload: bytes) -> None:
+        if self._backlog_bytes + len(payload) > self.MAX_BACKLOG_BYTES:
+            self._dropped_unreported += 1
+            return
+        self._backlog.append(payload)
+        self._backlog_bytes += len(payload)
+
+    def _flush(self) -> None:
+        if not self._backlog or time.monotonic() < self._retry_at:
+            return
+        if self._dropped_unreported and self._failing_since is None:
+            self._report_dropped()
+        payloads = list(self._backlog)
+        written, error = self.segments.write(payloads)
+        for _ in range(written):
+            self._backlog_bytes -= len(self._backlog.popleft())
+        if error is None:
+            self._recovered()
+        else:
+            self._failed(error)
+
+    def _report_dropped(self) -> None:
+        count, self._dropped_unreported = self._dropped_unreported, 0
+        self.dropped_total += count
+        record = pack_record(RecordType.DROPPED, {
+            "records": count, "reason": "writer backlog full while writes failed"})
+        self._backlog.append(record)
+        self._backlog_bytes += len(record)
+
+    def _failed(self, error: OSError) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            self._delay = self.interval
+            log.warning("flightlog: cannot write the run log %s (%s); keeping up to %d MiB of "
+                        "records in memory and retrying", self.path, error,
+                        self.MAX_BACKLOG_BYTES >> 20)
+        else:
+            self._delay = min(self._delay * 2, self.MAX_RETRY_DELAY)
+        self._retry_at = now + self._delay
+
+    def _recovered(self) -> None:
+        if self._failing_since is None:
+            return
+        self._failing_since = None
+        self._retry_at = 0.0
+        dropped = self._dropped_unreported
+        log.warning("flightlog: writing %s works again%s", self.path,
+                    f"; {dropped} records had to be dropped" if dropped else "")
+        if dropped:
+            self._report_dropped()
+            self._flush()
+
+    def _abandon_backlog(self) -> None:
+        if self._backlog:
+            log.error("flightlog: gave up writing %d records to %s at finish",
+                      len(self._backlog), self.path)

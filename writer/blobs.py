@@ -1,0 +1,63 @@
+"""Attached files stored by content hash (SPEC.md §10)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import IO
+
+from flightlog.format.rundir import blob_path
+
+_BLOCK = 1 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def store_blob(run_dir: Path, source: IO[bytes]) -> tuple[str, int]:
+    """Copy ``source`` into the run's content store; (sha256 hex, size).
+
+    Durable before it returns: written to a temp file, fsynced, renamed into place, and
+    the directory fsynced, so a record naming it never points at nothing."""
+    tmp_dir = run_dir / "files"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f".upload-{os.getpid()}-{id(source)}.tmp"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(tmp, "wb") as out:
+            while block := source.read(_BLOCK):
+                digest.update(block)
+                out.write(block)
+                size += len(block)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        final = blob_path(run_dir, sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists() and final.stat().st_size == size:
+            tmp.unlink()
+        else:
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        return sha, size
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def store_bytes(run_dir: Path, data: bytes) -> tuple[str, int]:
+    import io
+
+    return store_blob(run_dir, io.BytesIO(data))
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
