@@ -1,0 +1,182 @@
+"""The ``flightlog`` command: ``ls``, ``show``, ``verify``, ``dump``.
+
+Exit status: 0 on success; 1 when ``verify`` or ``dump`` found corruption; 2 on a usage
+error or a path that is not a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import FlightlogError
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .format import open_run
+    from .format.rundir import default_root, find_run_dirs
+
+    root = Path(args.root) if args.root else default_root()
+    if not root.exists():
+        print(f"flightlog ls: {root}: no such directory", file=sys.stderr)
+        return 2
+    rows = [["PROJECT", "NAME", "ID", "STATUS", "STEPS", "SIZE", "CREATED"]]
+    runs = []
+    for run_dir in find_run_dirs(root):
+        try:
+            run = open_run(run_dir)
+            runs.append((run.created or 0.0, [run.project, run.name, run.id, run.status,
+                                              str(run.steps), _human_size(run.size),
+                                              _when(run.created)]))
+        except FlightlogError as exc:
+            runs.append((0.0, [run_dir.parent.name, "?", run_dir.name, "unreadable", "-",
+                               "-", str(exc)]))
+    rows.extend(row for _, row in sorted(runs, key=lambda r: r[0]))
+    if len(rows) == 1:
+        print(f"no runs under {root}")
+        return 0
+    print(_table(rows))
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    return json.dumps(value, default=str) if not isinstance(value, str) else value
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .format import open_run
+
+    run = open_run(args.run_dir)
+    history = run.history()
+    lines = [
+        f"run       {run.project}/{run.id}  {run.name!r}",
+        f"dir       {run.dir}",
+        f"status    {run.status}" + (f" (exit code {run.exit_code})" if run.exit_code else ""),
+        f"created   {_when(run.created)}",
+        f"steps     {history.num_rows}",
+        f"size      {_human_size(run.size)}",
+    ]
+    sections: list[tuple[str, dict[str, Any]]] = [
+        ("config", run.config), ("summary", run.summary), ("tags", run.tags)]
+    for title, mapping in sections:
+        lines.append(f"{title}:" + ("" if mapping else " (none)"))
+        lines.extend(f"  {k} = {_fmt(v)}" for k, v in mapping.items())
+    metric_cols = [c for c in history.column_names if not c.startswith("_")]
+    lines.append("history columns: " + (", ".join(metric_cols) or "(none)"))
+    metrics = run.get_metrics()
+    other = [k for k in metrics if k not in metric_cols]
+    lines.append("metrics: " + (", ".join(other) or "(none)"))
+    tables = run.tables()
+    lines.append("tables: " + (", ".join(f"{k} ({t.num_rows} rows)" for k, t in
+                                          tables.items()) or "(none)"))
+    state = run.state
+    lines.append("files: " + (", ".join(f"{f.name} ({_human_size(f.size)})" for f in
+                                         state.files.values()) or "(none)"))
+    if run.dropped:
+        lines.append(f"dropped records: {run.dropped} (the disk failed for too long)")
+    for finding in run.findings:
+        lines.append(f"corruption: {finding.error}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .format.verify import verify_paths
+
+    bad = 0
+    for report in verify_paths(args.paths):
+        for note in report.notes:
+            print(f"note: {note}")
+        for problem in report.problems:
+            print(f"CORRUPT: {problem}")
+        if report.ok:
+            seqs = ("" if report.first_seq is None
+                    else f", seq {report.first_seq}..{report.last_seq}")
+            print(f"ok: {report.path}: {report.segments} segment(s), {report.records} "
+                  f"records{seqs}, {report.files} attached file(s) checked")
+        else:
+            bad += 1
+            print(f"CORRUPT: {report.path}: {len(report.problems)} problem(s)")
+    return 1 if bad else 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    from .format.dump import dump_records
+
+    found: list[FlightlogError] = []
+
+    def report(error: FlightlogError) -> None:
+        found.append(error)
+        print(f"flightlog dump: CORRUPT: {error}", file=sys.stderr)
+
+    for line in dump_records(args.file, report):
+        print(line)
+    return 1 if found else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flightlog", description="Offline-first experiment "
+                                     "tracking. Run directories are specified in SPEC.md.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ls", help="one line per run under ROOT")
+    p.add_argument("root", nargs="?", help="default: $FLIGHTLOG_DIR, else ./flightlog")
+    p.set_defaults(func=cmd_ls)
+    p = sub.add_parser("show", help="a run's config, summary, metrics, tables and files")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("verify", help="check every frame, record and attached file; exit 1 "
+                       "on corruption")
+    p.add_argument("paths", nargs="+", help="run directories, roots of them, segment files")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("dump", help="records of a segment file or run directory as JSON lines")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_dump)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"flightlog {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FlightlogError as exc:
+        print(f"flightlog {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
