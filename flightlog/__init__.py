@@ -13,7 +13,7 @@ Training writes a local run directory (SPEC.md) and never waits on a network::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
 from .errors import (
     ChecksumMismatch,
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # flightlog.run: the current run (None before init), as wandb.run.
     if name == "run":
         from .writer import current

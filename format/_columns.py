@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -166,7 +167,7 @@ def encode_history(chunk: Chunk, pack: Any, limit: int = MAX_PAYLOAD) -> list[by
         parts = max(2, -(-estimate // (limit * 9 // 10)))
         bounds = np.linspace(0, chunk.rows, min(parts, chunk.rows) + 1).astype(int)
         out: list[bytes] = []
-        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        for start, stop in itertools.pairwise(bounds):
             out.extend(encode_history(slice_chunk(chunk, int(start), int(stop)), pack, limit))
         return out
     return _split_row_by_columns(chunk, pack, limit)
@@ -200,7 +201,8 @@ def _decode_column(key: str, raw: Any, n_rows: int) -> Column | None:
         if type(present_raw) is not bytes or len(present_raw) % 4:
             raise CorruptRecord(f"history column {key!r} has a malformed row index", key=key)
         present = np.frombuffer(present_raw, dtype=_U32)
-        if len(present) and (present[-1] >= n_rows or np.any(np.diff(present.astype(np.int64)) <= 0)):
+        ordered = np.all(np.diff(present.astype(np.int64)) > 0)
+        if len(present) and (present[-1] >= n_rows or not ordered):
             raise CorruptRecord(f"history column {key!r} row index out of order or range",
                                 key=key)
     m = n_rows if present is None else len(present)

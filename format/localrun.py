@@ -30,7 +30,7 @@ class LocalRun:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.dir = Path(path)
         if not is_run_dir(self.dir):
-            raise RunNotFound(f"not a flightlog run directory (no log/ folder)",
+            raise RunNotFound("not a flightlog run directory (no log/ folder)",
                               path=str(self.dir))
         self._reader = RunLogReader(self.dir)
         self._state = RunState()

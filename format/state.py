@@ -73,10 +73,7 @@ class RunState:
         try:
             handler(self, record.body)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            if isinstance(exc, FormatError):
-                why = exc.message
-            else:
-                why = f"{type(exc).__name__}: {exc}"
+            why = exc.message if isinstance(exc, FormatError) else f"{type(exc).__name__}: {exc}"
             self.bad_records.append((record.seq, f"{record.type_name} record: {why}"))
 
     def _run(self, body: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from flightlog.errors import FlightlogError, FormatError
 
 from ._constants import FILE_HEADER_SIZE
 from .reader import RunLogReader, decode_frame
-from .records import RecordType
+from .records import Record, RecordType
 from .rundir import blob_path, find_run_dirs, is_run_dir, writer_alive
 from .segment import SegmentTail
 from .state import RunState
@@ -121,11 +121,11 @@ def _check_torn_tails(report: Report, reader: RunLogReader, run_dir: Path,
                                 f"stopped mid-frame (not corruption)")
 
 
-def _check_files(report: Report, run_dir: Path, records: list[object]) -> None:
+def _check_files(report: Report, run_dir: Path, records: list[Record]) -> None:
     seen: set[str] = set()
     for record in records:
-        body = getattr(record, "body", {})
-        if getattr(record, "type", None) not in (RecordType.FILE, RecordType.TABLE):
+        body = record.body
+        if record.type not in (RecordType.FILE, RecordType.TABLE):
             continue
         sha = body.get("sha256")
         if not isinstance(sha, str) or sha in seen:

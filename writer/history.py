@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from flightlog.format._columns import Chunk, column_from_values
 
 

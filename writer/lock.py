@@ -9,8 +9,9 @@ import socket
 import time
 from pathlib import Path
 
-from flightlog.errors import RunLocked
 from flightlog.format.rundir import lock_path
+
+from flightlog.errors import RunLocked
 
 # A reader probes the lock with a shared lock held for microseconds; a writer starting
 # at that moment retries for this long before it concludes another writer lives.

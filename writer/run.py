@@ -7,6 +7,7 @@ touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -15,9 +16,16 @@ import string
 import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
-from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from flightlog.format._constants import DEFAULT_SEGMENT_BYTES, MAX_PAYLOAD
+from flightlog.format._msgpack_codec import pack_record
+from flightlog.format.reader import RunLogReader
+from flightlog.format.records import RecordType
+from flightlog.format.rundir import check_name, default_root, is_run_dir, run_dir_for
+from flightlog.format.segment import list_segments
+from flightlog.format.state import RunState
 
 from flightlog.errors import (
     InvalidValue,
@@ -27,13 +35,6 @@ from flightlog.errors import (
     WriterClosed,
     WriterError,
 )
-from flightlog.format._constants import DEFAULT_SEGMENT_BYTES, MAX_PAYLOAD
-from flightlog.format._msgpack_codec import pack_record
-from flightlog.format.reader import RunLogReader
-from flightlog.format.records import RecordType
-from flightlog.format.rundir import check_name, default_root, is_run_dir, run_dir_for
-from flightlog.format.segment import list_segments
-from flightlog.format.state import RunState
 
 from .background import BackgroundWriter, Item, Taken
 from .blobs import store_blob, store_bytes
@@ -57,7 +58,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("flightlog")
-    except Exception:  # noqa: BLE001 - metadata missing in odd installs: informative only
+    except Exception:
         return "unknown"
 
 
@@ -338,10 +339,9 @@ class Run:
         self._closed = True
         try:
             self._writer.stop(timeout)
-            try:
+            # Records that reached the OS are there; a failing fsync loses none of them.
+            with contextlib.suppress(OSError):
                 self._writer.segments.close()
-            except OSError:
-                pass  # the records that reached the OS are there; fsync failing loses none
         finally:
             self._writer_lock.release()
             _forget(self)
@@ -414,7 +414,7 @@ class _RecordingMapping(MutableMapping[str, Any]):
 class Config(_RecordingMapping):
     """``run.config``: W&B-style; ``update`` and item assignment record a change."""
 
-    def update(self, other: Any = None, /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = None, /, **kwargs: Any) -> None:
         changes = self._plain_changes(other, kwargs)
         if changes:
             self._run._record_config(changes)
@@ -435,7 +435,7 @@ class Summary(_RecordingMapping):
     def __len__(self) -> int:
         return len({**self._run._last, **self._data})
 
-    def update(self, other: Any = None, /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = None, /, **kwargs: Any) -> None:
         changes = self._plain_changes(other, kwargs)
         if changes:
             self._run._record_summary(changes, [])

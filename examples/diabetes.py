@@ -1,0 +1,70 @@
+"""The seed 004 tutorial, offline: ridge regression on scikit-learn's diabetes data.
+
+One run per alpha logs its alpha and RMSE (Azure form), a learning curve (W&B form) and
+the fitted model; then the script finds the best run from the run directories alone and
+downloads its model. Nothing touches the network.
+
+    python examples/diabetes.py [--dir flightlog]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pickle
+import tempfile
+from pathlib import Path
+
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.metrics import mean_squared_error
+from sklearn.model_selection import train_test_split
+
+import flightlog
+
+PROJECT = "diabetes-experiment"
+
+
+def train(root: Path) -> None:
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0)
+    for alpha in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]:
+        with flightlog.init(project=PROJECT, name=f"ridge-{alpha}", config={"alpha": alpha},
+                            tags=["baseline"], dir=root) as run:
+            run.log("alpha_value", alpha)
+            for size in range(40, len(x_train) + 1, 40):  # a learning curve, one step each
+                model = Ridge(alpha=alpha).fit(x_train[:size], y_train[:size])
+                rmse = math.sqrt(mean_squared_error(y_test, model.predict(x_test)))
+                run.log({"train_size": size, "test_rmse": rmse})
+            model = Ridge(alpha=alpha).fit(x_train, y_train)
+            rmse = math.sqrt(mean_squared_error(y_true=y_test, y_pred=model.predict(x_test)))
+            run.log("rmse", rmse)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model.pkl"
+                path.write_bytes(pickle.dumps(model))
+                run.upload_file(f"model_alpha_{alpha}.pkl", path)
+            print(f"{run.id}  alpha={alpha:<4} rmse={rmse:.3f}")
+
+
+def best_run(root: Path) -> flightlog.LocalRun:
+    runs = [flightlog.open_run(d) for d in sorted((root / PROJECT).iterdir()) if d.is_dir()]
+    return min(runs, key=lambda r: r.get_metrics()["rmse"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="flightlog", help="root of run directories")
+    parser.add_argument("--out", default="out", help="where to download the best model")
+    args = parser.parse_args()
+    root = Path(args.dir)
+    train(root)
+    best = best_run(root)
+    print(f"best run: {best.id} ({best.name}) rmse={best.get_metrics()['rmse']:.3f}")
+    print(f"its files: {best.get_file_names()}")
+    name = best.get_file_names()[0]
+    target = best.download_file(name, Path(args.out) / name)
+    print(f"downloaded to {target}")
+
+
+if __name__ == "__main__":
+    main()
