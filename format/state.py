@@ -271,41 +271,65 @@ def build_history(chunks: list[Chunk]) -> Any:
         "_step": pa.array(steps[last_of_group]),
         "_timestamp": pa.array(times[last_of_group]),
     }
-    gathered: dict[str, list[tuple[str, npt.NDArray[np.int64], Any]]] = {}
-    for chunk, start in zip(chunks, starts, strict=True):
+    gathered: dict[str, list[_Part]] = {}
+    for chunk, start in zip(chunks, starts.tolist(), strict=True):
         for key, col in chunk.columns.items():
-            rows = (np.arange(chunk.rows, dtype=np.int64) if col.present is None
-                    else col.present.astype(np.int64)) + int(start)
-            gathered.setdefault(key, []).append((col.kind, rows, col.values))
+            gathered.setdefault(key, []).append((col.kind, col.present, start, chunk.rows,
+                                                 col.values))
     for key, parts in gathered.items():
         columns[key] = _merge_column(parts, group, n_out)
     return pa.table(columns)
 
 
-def _merge_column(parts: list[tuple[str, npt.NDArray[np.int64], Any]],
-                  group: npt.NDArray[np.int64], n_out: int) -> Any:
+# (kind, present row indexes or None, first input row of the chunk, chunk rows, values)
+_Part = tuple[str, Any, int, int, Any]
+
+
+def _input_rows(parts: list[_Part]) -> npt.NDArray[np.int64]:
+    return np.concatenate([
+        (np.arange(n, dtype=np.int64) if present is None else present.astype(np.int64))
+        + start for _, present, start, n, _ in parts])
+
+
+def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) -> Any:
     import pyarrow as pa
 
-    kinds = {kind for kind, _, _ in parts}
-    rows = np.concatenate([r for _, r, _ in parts])
-    groups = group[rows]
-    # The last value of each run of equal groups wins (rows are in log order).
-    last = np.append(groups[1:] != groups[:-1], True)
-    targets = groups[last]
-    mask = np.ones(n_out, dtype=bool)
-    mask[targets] = False
+    kinds = {part[0] for part in parts}
+    unique_steps = n_out == len(group)
+    if (unique_steps and kinds <= {"f64", "i64"} and all(p[1] is None for p in parts)
+            and sum(p[3] for p in parts) == n_out):
+        # The common case: one input row per step and a value in every row.
+        dtype = np.int64 if kinds == {"i64"} else np.float64
+        return pa.array(np.concatenate([np.asarray(p[4], dtype=dtype) for p in parts]))
+    rows = _input_rows(parts)
+    if unique_steps:
+        # Common case: one input row per step. No merging; a dense column is just the
+        # concatenation of its parts.
+        targets = rows
+        last: Any = slice(None)
+    else:
+        groups = group[rows]
+        # The last value of each run of equal groups wins (rows are in log order).
+        last = np.append(groups[1:] != groups[:-1], True)
+        targets = groups[last]
+    dense = len(targets) == n_out
     if kinds <= {"f64", "i64", "bool"}:
         dtype = (np.bool_ if kinds == {"bool"} else np.int64 if kinds == {"i64"}
                  else np.float64)
-        values = np.concatenate([np.asarray(v, dtype=dtype) for _, _, v in parts])[last]
+        values = np.concatenate([np.asarray(p[4], dtype=dtype) for p in parts])[last]
+        if dense:
+            return pa.array(values)
         full = np.zeros(n_out, dtype=dtype)
         full[targets] = values
-        return pa.array(full, mask=mask if mask.any() else None)
+        mask = np.ones(n_out, dtype=bool)
+        mask[targets] = False
+        return pa.array(full, mask=mask)
     flat: list[Any] = []
-    for _, _, v in parts:
-        flat.extend(_py(x) for x in v)
+    for part in parts:
+        flat.extend(_py(x) for x in part[4])
     objects: list[Any] = [None] * n_out
-    for target, index in zip(targets.tolist(), np.flatnonzero(last).tolist(), strict=True):
+    kept = range(len(flat)) if unique_steps else np.flatnonzero(last).tolist()
+    for target, index in zip(targets.tolist(), kept, strict=True):
         objects[target] = flat[index]
     try:
         return pa.array(objects)
