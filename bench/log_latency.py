@@ -98,6 +98,8 @@ def bench_flightlog(workdir: Path, steps: int, values: Sequence[Sequence[float]]
     run_dir = Path(run.dir)
     history = flightlog.open_run(run_dir).history()
     t3 = time.perf_counter()
+    flightlog.open_run(run_dir).history()
+    warm_s = time.perf_counter() - t3
     version = getattr(flightlog, "__version__", "dev")
     return Result(
         name=f"flightlog {version}",
@@ -108,7 +110,8 @@ def bench_flightlog(workdir: Path, steps: int, values: Sequence[Sequence[float]]
         setup_s=t1 - t0,
         latencies_ns=timing.latencies_ns,
         read_s=t3 - t2,
-        note=f"history() after finish: {count_rows(history):,} rows",
+        note=f"history() after finish: {count_rows(history):,} rows; "
+        f"first read {t3 - t2:.3f} s (incl. lazy imports), second {warm_s:.3f} s",
     ).summarize()
 
 
@@ -174,7 +177,7 @@ def run_isolated(tool: str, workdir: Path, steps: int, values: Path, timeout: fl
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return Result.failed(tool, steps, f"timed out after {timeout:.0f} s, killed")
+            return Result.failed(tool, steps, f"timed out after {timeout:g} s, killed")
         finally:
             _reap_group(proc.pid)
     if not result_path.exists():
