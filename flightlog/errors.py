@@ -19,6 +19,9 @@ The tree (each class says in its docstring whether the condition is recoverable)
       RunNotFound(FlightlogError, FileNotFoundError)
       FileNotInRun(FlightlogError, KeyError)    download_file of a name never uploaded
       MissingExtra(FlightlogError, ImportError) an optional dependency is not installed
+      SyncError                                 shipping runs to a server failed
+        TransportError                          connection, timeout: retried with backoff
+        ServerRejected                          an HTTP error answer; has .status_code, .code
 
 Every error carries structured context (``path``, ``offset``, ``key``) besides its
 message, so callers match on types and attributes, never on message text. Errors of
@@ -43,7 +46,10 @@ __all__ = [
     "RunLocked",
     "RunNotFound",
     "SequenceError",
+    "ServerRejected",
     "StepError",
+    "SyncError",
+    "TransportError",
     "TruncatedRecord",
     "UnsupportedVersion",
     "WriterClosed",
@@ -168,3 +174,29 @@ class FileNotInRun(FlightlogError, KeyError):
 
 class MissingExtra(FlightlogError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class SyncError(FlightlogError):
+    """Shipping a run to a server failed."""
+
+
+class TransportError(SyncError):
+    """The server could not be reached or did not answer in time (connection refused,
+    reset, timeout). Recoverable: retried with capped exponential backoff."""
+
+
+class ServerRejected(SyncError):
+    """The server answered with an HTTP error. ``status_code`` and ``code`` (the server's
+    error word, e.g. ``gap``) say which; 5xx, 408 and 429 are retried, other 4xx are not.
+    ``next_seq`` is the server's committed position when it sent one."""
+
+    def __init__(self, message: str, *, status_code: int, code: str = "",
+                 next_seq: int | None = None, path: str | None = None) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.next_seq = next_seq
+        super().__init__(message, path=path)
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code >= 500 or self.status_code in (408, 429)

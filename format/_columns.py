@@ -22,7 +22,6 @@ from ._constants import MAX_PAYLOAD
 _F64 = np.dtype("<f8")
 _I64 = np.dtype("<i8")
 _U32 = np.dtype("<u4")
-_MAX_EXACT_INT_IN_F64 = 2**53
 # Bytes a chunk body spends outside its arrays: keys, msgpack headers, the record array.
 _BODY_OVERHEAD = 64
 _COLUMN_OVERHEAD = 24
@@ -84,9 +83,7 @@ def column_from_values(rows: Sequence[int], values: list[Any], n_rows: int) -> C
             return Column("any", present, values)
     if types == {bool}:
         return Column("bool", present, np.array(values, dtype=np.bool_))
-    if types == {float, int} and all(
-            abs(v) <= _MAX_EXACT_INT_IN_F64 for v in values if type(v) is int):
-        return Column("f64", present, np.array(values, dtype=_F64))
+    # Mixed ints and floats stay "any": each value keeps its type (SPEC.md §9).
     return Column("any", present, values)
 
 

@@ -55,7 +55,8 @@ def unpack_payload(stored: bytes, flags: int, *, path: str | None = None,
             raise CorruptRecord(
                 f"zstd payload declares {params.content_size} bytes, over {MAX_PAYLOAD}",
                 path=path, offset=offset)
-        out: bytes = _decompressor().decompress(stored, max_output_size=MAX_PAYLOAD)
+        out: bytes = _decompressor().decompress(stored, max_output_size=MAX_PAYLOAD,
+                                                allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise CorruptRecord(f"zstd payload does not decompress: {exc}", path=path,
                             offset=offset) from exc

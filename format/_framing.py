@@ -134,7 +134,7 @@ def _resync(buf: memoryview, start: int, path: str | None) -> int:
     while True:
         pos = raw.find(FRAME_SYNC, pos)
         if pos < 0:
-            return len(buf)
+            return _partial_sync_at_end(raw, start)
         try:
             length, _, _, _, pcrc = _parse_header(buf, pos, path)
         except _HeaderProblem as problem:
@@ -146,6 +146,15 @@ def _resync(buf: memoryview, start: int, path: str | None) -> int:
         if end > len(buf) or masked_crc32c(buf[pos + FRAME_HEADER_SIZE:end]) == pcrc:
             return pos
         pos += 1
+
+
+def _partial_sync_at_end(raw: bytes, start: int) -> int:
+    """Where the buffer ends in the first 1-3 bytes of a sync marker (a frame whose
+    header is still being written), else the end of the buffer."""
+    for k in range(len(FRAME_SYNC) - 1, 0, -1):
+        if len(raw) - k >= start and raw.endswith(FRAME_SYNC[:k]):
+            return len(raw) - k
+    return len(raw)
 
 
 def scan_frames(

@@ -88,9 +88,11 @@ class LocalRun:
     def status(self) -> str:
         """``finished``, ``running`` or ``crashed`` (SPEC.md §11)."""
         state = self.state
+        if writer_alive(self.dir):
+            return "running"  # including a finished run that a new writer resumed
         if state.exit_code is not None:
             return "finished" if state.exit_code == 0 else "crashed"
-        return "running" if writer_alive(self.dir) else "crashed"
+        return "crashed"
 
     @property
     def exit_code(self) -> int | None:

@@ -89,6 +89,7 @@ class SegmentTail:
         self.torn = False
         self.version: tuple[int, int] | None = None
         self.size = 0
+        self.frames_read = 0
 
     def poll(self) -> list[Frame]:
         """Frames completed since the last call.
@@ -103,7 +104,7 @@ class SegmentTail:
                 try:
                     self.version = parse_file_header(head, self.path)
                 except TruncatedRecord:
-                    self.torn = len(head) > 0
+                    self.torn = True  # being created: even 0 bytes is "no frame yet"
                     self.size = len(head)
                     return []
                 except UnsupportedVersion:
@@ -122,4 +123,5 @@ class SegmentTail:
                              on_corruption=self.on_corruption)
         self.position = result.position
         self.torn = result.torn
+        self.frames_read += len(result.frames)
         return result.frames

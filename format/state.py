@@ -54,8 +54,9 @@ class RunState:
     lists: dict[str, list[Any]] = field(default_factory=dict)
     table_parts: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
     files: dict[str, FileEntry] = field(default_factory=dict)
-    summary_set: dict[str, Any] = field(default_factory=dict)
-    summary_deleted: set[str] = field(default_factory=set)
+    #: The summary so far: every key's last logged or explicitly set value, in log order
+    #: (a later log of a deleted or set key takes its place again).
+    summary_values: dict[str, Any] = field(default_factory=dict)
     #: Records whose body did not have the fields their type needs.
     bad_records: list[tuple[int, str]] = field(default_factory=list)
 
@@ -85,15 +86,25 @@ class RunState:
             self.host = body.get("host")
             self.config.update(dict(body.get("config") or {}))
             self.tags.update(dict(body.get("tags") or {}))
+        elif body.get("resumed"):
+            # A resumed writer's init(name=, config=, tags=) add to what the run had.
+            self.name = str(body.get("name") or self.name)
+            self.config.update(dict(body.get("config") or {}))
+            self.tags.update(dict(body.get("tags") or {}))
         if body.get("resumed"):
             self.exit_code = None
             self.finished_at = None
 
     def _history(self, body: dict[str, Any]) -> None:
-        self.chunks.append(decode_history(body))
+        chunk = decode_history(body)
+        self.chunks.append(chunk)
+        for key, col in chunk.columns.items():
+            self.summary_values[key] = _py(col.values[-1])
 
     def _metric(self, body: dict[str, Any]) -> None:
-        self.metrics.setdefault(_key(body), []).append(body["value"])
+        key = _key(body)
+        self.metrics.setdefault(key, []).append(body["value"])
+        self.summary_values[key] = body["value"]
 
     def _list(self, body: dict[str, Any]) -> None:
         self.lists[_key(body)] = list(body["values"])
@@ -109,11 +120,9 @@ class RunState:
 
     def _summary(self, body: dict[str, Any]) -> None:
         for key, value in dict(body.get("set") or {}).items():
-            self.summary_set[key] = value
-            self.summary_deleted.discard(key)
+            self.summary_values[key] = value
         for key in body.get("delete") or []:
-            self.summary_set.pop(key, None)
-            self.summary_deleted.add(str(key))
+            self.summary_values.pop(str(key), None)
 
     def _config(self, body: dict[str, Any]) -> None:
         self.config.update(dict(body["set"]))
@@ -140,33 +149,24 @@ class RunState:
         per step (rows of the same step merged, SPEC.md §9)."""
         return build_history(self.chunks)
 
-    def last_values(self) -> dict[str, Any]:
-        """Each history and metric key's last value."""
-        out: dict[str, Any] = {}
-        for chunk in reversed(self.chunks):
-            for key, col in chunk.columns.items():
-                if key not in out and len(col):
-                    out[key] = _py(col.values[-1])
-        for key, values in self.metrics.items():
-            if values:
-                out[key] = values[-1]
-        return out
-
     def summary(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.last_values().items() if k not in self.summary_deleted}
-        out.update(self.summary_set)
-        return out
+        return dict(self.summary_values)
 
     def get_metrics(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
         """Azure semantics: name → value, or the list of values when logged more than once;
         lists as lists; tables as column → values."""
-        out: dict[str, Any] = {}
-        table = self.history()
-        for name in table.column_names:
-            if name in ("_step", "_timestamp"):
-                continue
-            values = [v for v in table.column(name).to_pylist() if v is not None]
-            out[name] = _one_or_list(values)
+        # Per key, one value per step (the last logged at that step, SPEC.md §9), in step
+        # order; a None that was logged is a value, unlike a step without the key.
+        history: dict[str, dict[int, Any]] = {}
+        for chunk in self.chunks:
+            steps = chunk.steps.tolist()
+            for key, col in chunk.columns.items():
+                values = col.values.tolist() if isinstance(col.values, np.ndarray) else col.values
+                rows = range(chunk.rows) if col.present is None else col.present.tolist()
+                by_step = history.setdefault(key, {})
+                for row, value in zip(rows, values, strict=True):
+                    by_step[steps[row]] = value
+        out = {key: _one_or_list(list(v.values())) for key, v in history.items()}
         for key, values in self.metrics.items():
             out[key] = _one_or_list(values)
         out.update(self.lists)
@@ -188,15 +188,18 @@ class RunState:
                     rows.append(value)
                     continue
                 if rows:
-                    pieces.append(pa.Table.from_pylist(rows))
+                    pieces.append(_rows_table(rows))
                     rows = []
                 if open_blob is not None:
                     with open_blob(value) as f:
                         pieces.append(ipc.open_file(f).read_all())
             if rows:
-                pieces.append(pa.Table.from_pylist(rows))
+                pieces.append(_rows_table(rows))
             if pieces:
-                out[key] = pa.concat_tables(pieces, promote_options="permissive")
+                try:
+                    out[key] = pa.concat_tables(pieces, promote_options="permissive")
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    out[key] = _rows_table([r for p in pieces for r in p.to_pylist()])
         return out
 
     @property
@@ -206,6 +209,29 @@ class RunState:
             return 0
         steps = np.concatenate([c.steps for c in self.chunks])
         return int(1 + np.count_nonzero(steps[1:] != steps[:-1]))
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> Any:
+    """A table of rows whose columns may differ: every column any row has, missing cells
+    null, a column of mixed types as JSON text (as history columns, SPEC.md §11)."""
+    import pyarrow as pa
+
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pa.table({name: _arrow_column([row.get(name) for row in rows]) for name in names})
+
+
+def _arrow_column(values: list[Any], json_text: bool = False) -> Any:
+    import pyarrow as pa
+
+    if not json_text:
+        try:
+            return pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+    return pa.array([None if v is None else json.dumps(v, default=repr) for v in values],
+                    pa.string())
 
 
 def _key(body: dict[str, Any]) -> str:
@@ -299,8 +325,8 @@ def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) 
     if (unique_steps and kinds <= {"f64", "i64"} and all(p[1] is None for p in parts)
             and sum(p[3] for p in parts) == n_out):
         # The common case: one input row per step and a value in every row.
-        dtype = np.int64 if kinds == {"i64"} else np.float64
-        return pa.array(np.concatenate([np.asarray(p[4], dtype=dtype) for p in parts]))
+        wide: Any = np.int64 if kinds == {"i64"} else np.float64
+        return pa.array(np.concatenate([np.asarray(p[4], dtype=wide) for p in parts]))
     rows = _input_rows(parts)
     if unique_steps:
         # Common case: one input row per step. No merging; a dense column is just the
@@ -313,9 +339,9 @@ def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) 
         last = np.append(groups[1:] != groups[:-1], True)
         targets = groups[last]
     dense = len(targets) == n_out
-    if kinds <= {"f64", "i64", "bool"}:
-        dtype = (np.bool_ if kinds == {"bool"} else np.int64 if kinds == {"i64"}
-                 else np.float64)
+    if kinds <= {"f64", "i64"} or kinds == {"bool"}:
+        dtype: Any = (np.bool_ if kinds == {"bool"} else np.int64 if kinds == {"i64"}
+                      else np.float64)
         values = np.concatenate([np.asarray(p[4], dtype=dtype) for p in parts])[last]
         if dense:
             return pa.array(values)
@@ -331,9 +357,5 @@ def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) 
     kept = range(len(flat)) if unique_steps else np.flatnonzero(last).tolist()
     for target, index in zip(targets.tolist(), kept, strict=True):
         objects[target] = flat[index]
-    try:
-        return pa.array(objects)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([None if o is None else json.dumps(o, default=repr,
-                                                           allow_nan=True) for o in objects],
-                        pa.string())
+    # bool mixed with numbers is no numeric column: JSON text (SPEC.md §11).
+    return _arrow_column(objects, json_text="bool" in kinds and len(kinds) > 1)

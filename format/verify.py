@@ -67,7 +67,7 @@ def verify_run(run_dir: Path) -> Report:
         report.problems.append(f"{run_dir}: record {seq}: {why}")
     segments = reader.segments()
     report.segments = len(segments)
-    _check_segment_indexes(report, run_dir, [i for i, _ in segments], segment_records)
+    _check_segment_indexes(report, run_dir, [i for i, _ in segments], segment_records, reader)
     _check_torn_tails(report, reader, run_dir, segments)
     _check_files(report, run_dir, records)
     report.records = len(records)
@@ -92,13 +92,17 @@ def _check_segment_record(report: Report, run_dir: Path, index: int, body: dict[
 
 
 def _check_segment_indexes(report: Report, run_dir: Path, indexes: list[int],
-                           segment_records: dict[int, int]) -> None:
+                           segment_records: dict[int, int], reader: RunLogReader) -> None:
     for expected, index in enumerate(indexes):
         if index != expected:
             report.problems.append(f"{run_dir}: segment {expected} is missing")
             break
     for index in indexes:
-        if index not in segment_records:
+        tail = reader.tail(index)
+        if index not in segment_records and tail is not None and tail.torn and not tail.frames_read:
+            report.notes.append(f"{run_dir}: segment {index} was being created when its writer "
+                                f"stopped (torn, no frames; not corruption)")
+        elif index not in segment_records:
             report.problems.append(f"{run_dir}: segment {index} has no readable segment "
                                    f"record")
 

@@ -31,6 +31,7 @@ from .segments import SegmentWriter
 log = logging.getLogger("flightlog")
 
 Item = bytes | HistoryBuffer
+_ESSENTIAL = frozenset({RecordType.RUN, RecordType.FINISH})
 
 
 @dataclass
@@ -125,7 +126,10 @@ class BackgroundWriter:
                 self._enqueue(item)
 
     def _enqueue(self, payload: bytes) -> None:
-        if self._backlog_bytes + len(payload) > self.MAX_BACKLOG_BYTES:
+        # run and finish records are never dropped: without them the run has no identity
+        # or reads as crashed. payload[1] is the record type (SPEC.md §7: [type, body]).
+        essential = payload[1] in _ESSENTIAL
+        if self._backlog_bytes + len(payload) > self.MAX_BACKLOG_BYTES and not essential:
             self._dropped_unreported += 1
             return
         self._backlog.append(payload)

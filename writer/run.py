@@ -40,7 +40,9 @@ from .background import BackgroundWriter, Item, Taken
 from .blobs import store_blob, store_bytes
 from .history import HistoryBuffer
 from .lock import WriterLock
-from .values import check_key, flatten, plain, scalar
+from .values import MAX_KEY_CHARS, check_key, flatten, plain, scalar
+
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
 
 _MISSING: Any = object()
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -99,6 +101,13 @@ class Run:
                                                         else self.id)
             initial_config = plain("config", dict(config or {}))
             initial_tags = _tags_map(tags)
+            # Packed before the writer thread starts: a record too large fails init cleanly.
+            run_record = self._packed(RecordType.RUN, {
+                "id": self.id, "project": self.project, "name": self.name,
+                "created": prior.created if prior and prior.created else time.time(),
+                "config": initial_config, "tags": initial_tags, "resumed": resuming,
+                "host": socket.gethostname(), "pid": os.getpid()}, "run")
+            self._items.append(run_record)
             from .segments import SegmentWriter
 
             segments = SegmentWriter(self.dir, self.id, next_seq=next_seq,
@@ -110,13 +119,10 @@ class Run:
             self._writer_lock.release()
             raise
         self.config = Config(self, dict(prior.config) if prior else {})
-        self.summary = Summary(self, prior.summary() if prior else {})
+        # The prior summary (last values and explicit sets) is what later logs replace.
+        self.summary = Summary(self, {})
+        self._last.update(prior.summary() if prior else {})
         self.tags: dict[str, str | None] = dict(prior.tags) if prior else {}
-        self._queue(RecordType.RUN, {
-            "id": self.id, "project": self.project, "name": self.name,
-            "created": prior.created if prior and prior.created else time.time(),
-            "config": initial_config, "tags": initial_tags, "resumed": resuming,
-            "host": socket.gethostname(), "pid": os.getpid()})
         self.config._data.update(initial_config)
         self.tags.update(initial_tags)
         if resuming and prior is not None and prior.chunks:
@@ -156,12 +162,17 @@ class Run:
             self._pending_rows = 0
         return Taken(items, dropped)
 
-    def _queue(self, record_type: RecordType, body: dict[str, Any], key: str = "") -> None:
+    @staticmethod
+    def _packed(record_type: RecordType, body: dict[str, Any], key: str = "") -> bytes:
         payload = pack_record(record_type, body)
         if len(payload) > MAX_PAYLOAD:
             raise RecordTooLarge(f"{record_type.name.lower()} record for {key!r} is "
                                  f"{len(payload)} bytes; the limit is {MAX_PAYLOAD}",
                                  key=key or None)
+        return payload
+
+    def _queue(self, record_type: RecordType, body: dict[str, Any], key: str = "") -> None:
+        payload = self._packed(record_type, body, key)
         with self._lock:
             if self._hist.rows:
                 self._items.append(self._hist)
@@ -178,7 +189,7 @@ class Run:
 
     # ------------------------------------------------------------ logging
 
-    def log(self, data: Any = None, step: Any = None, commit: bool | None = None, *,
+    def log(self, data: Any = None, step: Any = _MISSING, commit: bool | None = None, *,
             name: str | None = None, value: Any = _MISSING, description: str = "") -> None:
         """Log metrics.
 
@@ -194,15 +205,15 @@ class Run:
             WriterClosed: after ``finish()``.
         """
         if type(data) is dict and name is None and value is _MISSING:
-            self._log_row(data, step, commit)
+            self._log_row(data, None if step is _MISSING else step, commit)
         elif isinstance(data, str) or name is not None:
-            key = data if isinstance(data, str) else name
+            key = check_key(data if isinstance(data, str) else name)
             val = step if value is _MISSING and isinstance(data, str) else value
             if val is _MISSING:
-                raise InvalidValue(f"run.log({key!r}) needs a value", key=str(key))
-            self.log_metric(str(key), val, description)
+                raise InvalidValue(f"run.log({key!r}) needs a value", key=key)
+            self.log_metric(key, val, description)
         elif isinstance(data, Mapping):
-            self._log_row(dict(data), step, commit)
+            self._log_row(dict(data), None if step is _MISSING else step, commit)
         else:
             raise InvalidValue(f"run.log takes a dict or (name, value), got "
                                f"{type(data).__name__}")
@@ -212,7 +223,8 @@ class Run:
         # Fast path: flat dicts of str -> float/int need no conversion at all.
         for k, v in data.items():
             t = type(v)
-            if (t is not float and t is not int) or type(k) is not str or not k or k[0] == "_":
+            if ((t is not float and (t is not int or not _INT_MIN <= v <= _UINT_MAX))
+                    or type(k) is not str or not k or k[0] == "_" or len(k) > MAX_KEY_CHARS):
                 data = flatten(data)
                 break
         if step is None:
@@ -422,32 +434,30 @@ class Config(_RecordingMapping):
 
 
 class Summary(_RecordingMapping):
-    """``run.summary``: each key's last logged value unless set here."""
+    """``run.summary``: each key's last logged value, replaced by explicit sets until the
+    key is logged again (log order, SPEC.md §11)."""
 
     def __getitem__(self, key: str) -> Any:
-        if key in self._data:
-            return self._data[key]
         return self._run._last[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter({**self._run._last, **self._data})
+        return iter(dict(self._run._last))
 
     def __len__(self) -> int:
-        return len({**self._run._last, **self._data})
+        return len(self._run._last)
 
     def update(self, other: Any = None, /, **kwargs: Any) -> None:
         changes = self._plain_changes(other, kwargs)
         if changes:
             self._run._record_summary(changes, [])
-            self._data.update(changes)
+            self._run._last.update(changes)
 
     def __delitem__(self, key: str) -> None:
         self._run._record_summary({}, [key])
-        self._data.pop(key, None)
         self._run._last.pop(key, None)
 
     def __repr__(self) -> str:
-        return repr(dict(self.items()))
+        return repr(dict(self._run._last))
 
 
 def _tags_map(tags: Any) -> dict[str, str | None]:

@@ -15,8 +15,10 @@ from flightlog.errors import InvalidKey, InvalidValue, RecordTooLarge
 
 #: Longest str value accepted in one record; the 64 KiB frame bound must hold it.
 MAX_STR_BYTES = 32 * 1024
-MAX_DEPTH = 32
+MAX_DEPTH = 28  # SPEC.md §7: 32 levels per record, of which 4 are the record's own
 RESERVED_KEYS = frozenset({"_step", "_timestamp"})
+#: Longest metric or column name; a name is repeated in every history chunk.
+MAX_KEY_CHARS = 1024
 
 _SCALARS = (float, int, bool, str, type(None))
 
@@ -27,13 +29,20 @@ def check_key(key: object, where: str = "key") -> str:
                          key=repr(key))
     if not key:
         raise InvalidKey(f"{where} must not be empty", key=key)
+    if len(key) > MAX_KEY_CHARS:
+        raise InvalidKey(f"{where} of {len(key)} characters; the limit is {MAX_KEY_CHARS}",
+                         key=key[:64] + "...")
     return key
 
 
 def scalar(key: str, value: Any) -> Any:
     """``value`` as float/int/bool/str/None, or InvalidValue naming ``key``."""
     kind = type(value)
-    if kind is float or kind is int or kind is bool or value is None:
+    if kind is int or (kind is not bool and isinstance(value, int)):
+        if not -(2**63) <= value <= 2**64 - 1:
+            raise InvalidValue(f"int value of {key!r} does not fit in 64 bits", key=key)
+        return int(value)
+    if kind is float or kind is bool or value is None:
         return value
     if kind is str:
         if len(value) > MAX_STR_BYTES // 4 and len(value.encode()) > MAX_STR_BYTES:
@@ -43,8 +52,6 @@ def scalar(key: str, value: Any) -> Any:
         return value
     if isinstance(value, bool):
         return bool(value)
-    if isinstance(value, int):
-        return int(value)
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):
