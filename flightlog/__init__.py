@@ -13,6 +13,7 @@ Training writes a local run directory (SPEC.md) and never waits on a network::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from .errors import (
@@ -40,9 +41,13 @@ from .errors import (
 from .format import FlightlogWarning, LocalRun, open_run
 from .writer import Run, finish, init, log
 
+if _TYPE_CHECKING:
+    from .api import Api, RemoteRun
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Api",
     "ChecksumMismatch",
     "CorruptRecord",
     "FileNotInRun",
@@ -54,6 +59,7 @@ __all__ = [
     "LocalRun",
     "MissingExtra",
     "RecordTooLarge",
+    "RemoteRun",
     "Run",
     "RunLocked",
     "RunNotFound",
@@ -80,4 +86,8 @@ def __getattr__(name: str) -> _Any:
         from .writer import current
 
         return current()
+    if name in ("Api", "RemoteRun"):  # imports httpx: not on the training path
+        from . import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'flightlog' has no attribute {name!r}")

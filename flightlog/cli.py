@@ -10,6 +10,7 @@ import argparse
 import datetime as _dt
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,113 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _server_and_token(args: argparse.Namespace) -> tuple[str, str | None]:
+    import os
+
+    url = args.server or os.environ.get("FLIGHTLOG_SERVER")
+    if not url:
+        raise SystemExit(f"flightlog {args.command}: give --server URL or set FLIGHTLOG_SERVER")
+    return url, args.token if args.token is not None else os.environ.get("FLIGHTLOG_TOKEN")
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    import os
+
+    from .server import serve
+
+    token = args.token if args.token is not None else os.environ.get("FLIGHTLOG_TOKEN")
+    serve(args.data, host=args.host, port=args.port, token=token or None)
+    return 0
+
+
+def _syncer(args: argparse.Namespace) -> Any:
+    from .syncd import HttpSyncClient, PositionStore, Syncer
+
+    url, token = _server_and_token(args)
+    client = HttpSyncClient(url, token, timeout=args.timeout)
+    return Syncer([Path(p) for p in args.paths], client, PositionStore(args.state))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    syncer = _syncer(args)
+    try:
+        slots = syncer.sync_once(timeout=args.retry_for)
+    finally:
+        syncer.client.close()
+    if not slots:
+        print("no runs found under " + ", ".join(args.paths), file=sys.stderr)
+        return 0
+    failed = 0
+    for run_id, slot in sorted(slots.items()):
+        shipper = slot.shipper
+        ok = slot.shipper.caught_up and not slot.error and not slot.set_aside
+        failed += not ok
+        state = "ok" if ok else ("set aside" if slot.set_aside else "not acknowledged")
+        print(f"{state:16} {shipper.project}/{run_id}  {shipper.acked or 0} records "
+              f"acknowledged" + (f"  ({slot.error})" if slot.error else ""))
+    return 1 if failed else 0
+
+
+def cmd_syncd(args: argparse.Namespace) -> int:
+    import signal
+
+    syncer = _syncer(args)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: syncer.stop())
+    print(f"flightlog syncd: shipping {', '.join(args.paths)} to {syncer.client.url}",
+          file=sys.stderr, flush=True)
+    try:
+        syncer.follow(poll=args.poll)
+    finally:
+        syncer.client.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import os
+
+    from .format import RunLogReader
+    from .format.rundir import find_run_dirs
+    from .syncd import HttpSyncClient, PositionStore
+    from .syncd.shipper import run_identity
+
+    url = args.server or os.environ.get("FLIGHTLOG_SERVER")
+    token = args.token if args.token is not None else os.environ.get("FLIGHTLOG_TOKEN")
+    client = HttpSyncClient(url, token) if url else None
+    positions = PositionStore(args.state)
+    rows = [["RUN", "LOCAL", "ACKED", "LAG", "AGE", "LAST ERROR"]]
+    for root in args.paths:
+        for run_dir in find_run_dirs(root):
+            identity = run_identity(run_dir)
+            if identity is None:
+                continue
+            project, run_id = identity
+            local = RunLogReader(run_dir).poll()
+            local_seq = local[-1].seq + 1 if local else 0
+            pos = positions.load(run_id)
+            acked, error = (pos.acked_seq, pos.last_error) if pos else (0, "never synced")
+            if client is not None:
+                try:
+                    acked, error = client.position(project, run_id), error
+                except FlightlogError as exc:
+                    error = str(exc)
+            age = f"{time.time() - pos.updated:.0f}s" if pos else "-"
+            rows.append([f"{project}/{run_id}", str(local_seq), str(acked),
+                         str(local_seq - acked), age, error or "-"])
+    print(_table(rows))
+    return 0
+
+
+def _sync_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="run directories or roots of them")
+    p.add_argument("--server", help="server URL (default $FLIGHTLOG_SERVER)")
+    p.add_argument("--token", help="bearer token (default $FLIGHTLOG_TOKEN)")
+    p.add_argument("--state", help="where acknowledged positions are kept (default "
+                   "$FLIGHTLOG_SYNC_STATE, else ~/.local/state/flightlog/sync)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for each server answer (default 10)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flightlog", description="Offline-first experiment "
                                      "tracking. Run directories are specified in SPEC.md.")
@@ -158,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dump", help="records of a segment file or run directory as JSON lines")
     p.add_argument("file")
     p.set_defaults(func=cmd_dump)
+    p = sub.add_parser("server", help="serve runs (embedded SQLite + files under --data)")
+    p.add_argument("--data", required=True, help="storage directory")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--token", help="required bearer token (default $FLIGHTLOG_TOKEN)")
+    p.set_defaults(func=cmd_server)
+    p = sub.add_parser("sync", help="ship every run under PATH once; exit 0 when all is "
+                       "acknowledged")
+    _sync_options(p)
+    p.add_argument("--retry-for", type=float, default=60.0,
+                   help="seconds to keep retrying transient failures (default 60)")
+    p.set_defaults(func=cmd_sync)
+    p = sub.add_parser("syncd", help="follow runs under PATH as they grow; SIGTERM stops")
+    _sync_options(p)
+    p.add_argument("--poll", type=float, help="scan every POLL seconds instead of using "
+                   "filesystem events (NFS, Lustre); automatic where needed")
+    p.set_defaults(func=cmd_syncd)
+    p = sub.add_parser("status", help="records written locally vs acknowledged by the server")
+    _sync_options(p)
+    p.set_defaults(func=cmd_status)
     return parser
 
 

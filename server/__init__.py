@@ -1,4 +1,46 @@
-"""The flightlog server: receives, stores and serves runs.
+"""The flightlog server: receives runs from ``flightlog sync``/``syncd``, stores them, and
+answers queries. Needs the ``server`` extra (``pip install 'flightlog[server]'``).
 
-Not implemented yet (issue #3). Nothing in the training path imports this package.
+Storage layout and the exactly-once rule: :mod:`flightlog.server.storage`. HTTP routes:
+:mod:`flightlog.server.app` (OpenAPI schema at ``/openapi.json``).
 """
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from flightlog.errors import MissingExtra
+
+__all__ = ["create_app", "serve"]
+
+
+def _require_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtra(f"the flightlog server needs the 'server' extra: pip install "
+                           f"'flightlog[server]' ({exc.name} is not installed)") from exc
+
+
+def create_app(data_dir: str | os.PathLike[str], token: str | None = None) -> Any:
+    """The ASGI application for ``data_dir`` (see :func:`flightlog.server.app.create_app`)."""
+    _require_extra()
+    from .app import create_app as _create
+
+    return _create(str(data_dir), token)
+
+
+def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
+          token: str | None = None) -> None:
+    """Run the server in this process until SIGINT/SIGTERM."""
+    _require_extra()
+    import uvicorn
+
+    app = create_app(data_dir, token)
+    auth = "bearer token required" if token else "NO token: open to anyone who can connect"
+    print(f"flightlog server on http://{host}:{port}  data: {data_dir}  ({auth})",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

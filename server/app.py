@@ -1,0 +1,254 @@
+"""The HTTP API (FastAPI; the OpenAPI schema is served at ``/openapi.json``).
+
+Sync (used by the daemon):
+    GET  /api/v1/runs/{project}/{run_id}/sync       committed high-water mark
+    POST /api/v1/runs/{project}/{run_id}/frames     a batch of frames of one segment
+    POST /api/v1/runs/{project}/{run_id}/writer     the local writer's liveness
+    HEAD /api/v1/blobs/{sha256}                     complete? bytes received so far
+    PATCH /api/v1/blobs/{sha256}?offset=N&final=1   resumable content upload
+Query:
+    GET /api/v1/projects, /api/v1/runs?project=&filter=&order=&limit=&offset=
+    GET /api/v1/runs/{project}/{run_id}[/history|/metrics|/tables[/{name}]|/files[/{name}]]
+
+Every frame and record received is validated by the same reader code as ``open_run``,
+strictly, under explicit size limits. Client-supplied names are never used as paths:
+run ids and projects must match SPEC.md §2's pattern, files are served by looking the
+name up in the run's records and opening the content by its hash.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from flightlog.errors import FlightlogError
+
+from .index import BadQuery
+from .storage import MAX_BATCH_BYTES, BadBatch, Conflict, Storage
+
+MAX_BLOB_CHUNK = 64 * 1024 * 1024
+MSGPACK = "application/msgpack"
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def respond(request: Request, data: Any, status: int = 200) -> Response:
+    """msgpack (exact: NaN and infinities kept) when asked for, else JSON (NaN and
+    infinities as the strings "NaN", "Infinity", "-Infinity")."""
+    if MSGPACK in request.headers.get("accept", ""):
+        return Response(msgpack.packb(data, use_bin_type=True, default=str),
+                        status_code=status, media_type=MSGPACK)
+    return JSONResponse(_jsonable(data), status_code=status)
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > limit:
+        raise HTTPException(413, f"request body of {declared} bytes over the {limit} limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"request body over the {limit} byte limit")
+    return bytes(body)
+
+
+def create_app(data_dir: str, token: str | None = None) -> FastAPI:
+    """The ASGI app serving the runs stored under ``data_dir``.
+
+    Args:
+        token: required as ``Authorization: Bearer TOKEN`` on every ``/api`` request
+            when set; without it the server is open (keep it on 127.0.0.1).
+    """
+    storage = Storage(data_dir)
+    app = FastAPI(title="flightlog", version="1", docs_url=None, redoc_url=None)
+    app.state.storage = storage
+
+    @app.middleware("http")
+    async def authenticate(request: Request,
+                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if token and request.url.path.startswith("/api/"):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _error(401, "unauthorized", "missing or invalid bearer token")
+        return await call_next(request)
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return _error(409, exc.code, exc.message, next_seq=exc.next_seq)
+
+    @app.exception_handler(BadBatch)
+    async def bad_batch(request: Request, exc: BadBatch) -> Response:
+        return _error(400, "invalid", exc.message)
+
+    @app.exception_handler(BadQuery)
+    async def bad_query(request: Request, exc: BadQuery) -> Response:
+        return _error(400, "bad-query", exc.message)
+
+    @app.exception_handler(FlightlogError)
+    async def flightlog_error(request: Request, exc: FlightlogError) -> Response:
+        return _error(400, type(exc).__name__, str(exc))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _sync_routes(app, storage)
+    _query_routes(app, storage)
+    return app
+
+
+def _sync_routes(app: FastAPI, storage: Storage) -> None:
+    @app.get("/api/v1/runs/{project}/{run_id}/sync")
+    def sync_position(project: str, run_id: str) -> dict[str, Any]:
+        """The committed high-water mark: the next sequence number the server expects."""
+        if not storage.exists(project, run_id):
+            return {"next_seq": 0, "segment": -1}
+        with storage.lock(project, run_id):
+            run = storage.load(project, run_id)
+            return {"next_seq": run.next_seq, "segment": run.segment}
+
+    @app.post("/api/v1/runs/{project}/{run_id}/frames")
+    async def post_frames(request: Request, project: str, run_id: str,
+                          segment: int = Query(ge=0), allow_gap: bool = False,
+                          writer: str | None = None) -> Response:
+        """Commit a batch of complete frames of segment ``segment`` (body: frame bytes
+        as in a segment file, SPEC.md §4). Repeated frames are skipped; a gap is refused
+        (409) unless ``allow_gap`` (the client lost records to corruption)."""
+        body = await _read_body(request, MAX_BATCH_BYTES)
+        alive = None if writer is None else writer == "alive"
+        done = await run_in_threadpool(storage.commit, project, run_id, segment, body,
+                                       allow_gap=allow_gap, writer_alive=alive)
+        return respond(request, {"next_seq": done.next_seq, "segment": done.segment,
+                                 "accepted": done.accepted, "skipped": done.skipped})
+
+    @app.post("/api/v1/runs/{project}/{run_id}/writer")
+    async def post_writer(request: Request, project: str, run_id: str,
+                          alive: bool) -> dict[str, Any]:
+        if not storage.exists(project, run_id):
+            raise HTTPException(404, f"no run {project}/{run_id}")
+        await run_in_threadpool(storage.set_writer_alive, project, run_id, alive)
+        return {"ok": True}
+
+    @app.head("/api/v1/blobs/{sha256}")
+    def blob_head(sha256: str) -> Response:
+        complete, size = storage.blob_state(sha256)
+        return Response(status_code=200 if complete else 404,
+                        headers={"Upload-Offset": str(size)})
+
+    @app.patch("/api/v1/blobs/{sha256}")
+    async def blob_patch(request: Request, sha256: str, offset: int = Query(ge=0),
+                         final: bool = False) -> dict[str, Any]:
+        body = await _read_body(request, MAX_BLOB_CHUNK)
+        complete, size = await run_in_threadpool(storage.append_blob, sha256, offset,
+                                                 [body], final, MAX_BLOB_CHUNK)
+        return {"complete": complete, "size": size}
+
+
+def _query_routes(app: FastAPI, storage: Storage) -> None:
+    def view_of(project: str, run_id: str) -> Any:
+        view = storage.view(project, run_id)
+        if view is None:
+            raise HTTPException(404, f"no run {project}/{run_id}")
+        return view
+
+    @app.get("/api/v1/projects")
+    def projects() -> list[dict[str, Any]]:
+        return storage.index.projects()
+
+    @app.get("/api/v1/runs")
+    def runs(request: Request, project: str | None = None,
+             filter: list[str] = Query(default=[]),
+             order: str | None = None, limit: int = Query(100, ge=1, le=10000),
+             offset: int = Query(0, ge=0)) -> Response:
+        rows = storage.index.query(project, filter, order, limit, offset)
+        return respond(request, {"runs": rows, "total": storage.index.count(project)})
+
+    @app.get("/api/v1/runs/{project}/{run_id}")
+    def run_detail(request: Request, project: str, run_id: str) -> Response:
+        view = view_of(project, run_id)
+        row = storage.index.get(project, run_id) or {}
+        state = view.state
+        return respond(request, {
+            "project": project, "id": run_id, "name": view.name, "created": view.created,
+            "status": row.get("status", "running"), "exit_code": state.exit_code,
+            "config": view.config, "summary": view.summary, "tags": view.tags,
+            "steps": state.steps, "next_seq": state.last_seq + 1,
+            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size}
+                      for f in state.files.values()],
+            "tables": sorted(state.table_parts), "dropped": state.dropped})
+
+    @app.get("/api/v1/runs/{project}/{run_id}/history")
+    def history(request: Request, project: str, run_id: str,
+                format: str = "arrow") -> Response:
+        table = view_of(project, run_id).history()
+        return _table_response(request, table, format)
+
+    @app.get("/api/v1/runs/{project}/{run_id}/metrics")
+    def metrics(request: Request, project: str, run_id: str) -> Response:
+        return respond(request, view_of(project, run_id).get_metrics())
+
+    @app.get("/api/v1/runs/{project}/{run_id}/tables")
+    def tables(project: str, run_id: str) -> list[str]:
+        return sorted(view_of(project, run_id).state.table_parts)
+
+    @app.get("/api/v1/runs/{project}/{run_id}/tables/{name:path}")
+    def table(request: Request, project: str, run_id: str, name: str,
+              format: str = "arrow") -> Response:
+        found = view_of(project, run_id).tables().get(name)
+        if found is None:
+            raise HTTPException(404, f"no table {name!r} in {project}/{run_id}")
+        return _table_response(request, found, format)
+
+    @app.get("/api/v1/runs/{project}/{run_id}/files")
+    def files(project: str, run_id: str) -> list[dict[str, Any]]:
+        state = view_of(project, run_id).state
+        return [{"name": f.name, "sha256": f.sha256, "size": f.size}
+                for f in state.files.values()]
+
+    @app.get("/api/v1/runs/{project}/{run_id}/files/{name:path}")
+    def file(project: str, run_id: str, name: str) -> Response:
+        entry = view_of(project, run_id).state.files.get(name)
+        if entry is None:
+            raise HTTPException(404, f"no file {name!r} in {project}/{run_id}")
+        # The name only selects a record; the bytes come from the content store by hash.
+        return FileResponse(storage.blob_path(entry.sha256),
+                            media_type="application/octet-stream",
+                            headers={"X-Content-SHA256": entry.sha256})
+
+
+def _table_response(request: Request, table: Any, format: str) -> Response:
+    if format == "json":
+        return respond(request, table.to_pylist())
+    if format != "arrow":
+        raise HTTPException(400, f"format must be arrow or json, not {format!r}")
+    import pyarrow as pa
+
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Response(sink.getvalue(), media_type=ARROW)
+

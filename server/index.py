@@ -1,0 +1,195 @@
+"""The server's query index: one SQLite row per run, derived from its run directory.
+
+It holds what listing, filtering and ordering need (identity, status, config, summary,
+tags as JSON). It is never the truth: ``Storage`` rebuilds any row from the run
+directory. NaN and infinities become JSON null here (SQLite's JSON functions accept
+only standard JSON); exact values are served from the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flightlog.format.state import RunState
+
+from flightlog.errors import FlightlogError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    project TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    name TEXT,
+    created REAL,
+    updated REAL,
+    exit_code INTEGER,
+    writer_alive INTEGER,
+    steps INTEGER,
+    records INTEGER,
+    next_seq INTEGER,
+    config TEXT,
+    summary TEXT,
+    tags TEXT,
+    PRIMARY KEY (project, run_id)
+);
+CREATE INDEX IF NOT EXISTS runs_by_project_created ON runs (project, created);
+"""
+
+_FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-/ ]*?)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
+_FIELDS = {"name", "created", "updated", "status", "steps", "id"}
+
+
+class BadQuery(FlightlogError, ValueError):
+    """A filter or ordering the index cannot answer (HTTP 400)."""
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_clean(value), allow_nan=False, default=str)
+
+
+def status_of(exit_code: int | None, writer_alive: int | None) -> str:
+    if exit_code is not None:
+        return "finished" if exit_code == 0 else "crashed"
+    return "crashed" if writer_alive == 0 else "running"
+
+
+_STATUS_SQL = ("CASE WHEN exit_code IS NOT NULL THEN (CASE WHEN exit_code = 0 THEN 'finished' "
+               "ELSE 'crashed' END) WHEN writer_alive = 0 THEN 'crashed' ELSE 'running' END")
+
+
+class RunIndex:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._guard = threading.Lock()
+
+    def upsert(self, project: str, run_id: str, state: RunState, *, next_seq: int,
+               writer_alive: bool | None) -> None:
+        row = (project, run_id, state.name or run_id, state.created, time.time(),
+               state.exit_code, None if writer_alive is None else int(writer_alive),
+               state.steps, state.records, next_seq, _json(state.config),
+               _json(state.summary()), _json(state.tags))
+        with self._guard:
+            self._db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (project, run_id) DO UPDATE SET name=excluded.name, "
+                "created=excluded.created, updated=excluded.updated, "
+                "exit_code=excluded.exit_code, "
+                "writer_alive=COALESCE(excluded.writer_alive, runs.writer_alive), "
+                "steps=excluded.steps, records=excluded.records, next_seq=excluded.next_seq, "
+                "config=excluded.config, summary=excluded.summary, tags=excluded.tags", row)
+
+    def positions(self) -> dict[tuple[str, str], int]:
+        with self._guard:
+            rows = self._db.execute("SELECT project, run_id, next_seq FROM runs").fetchall()
+        return {(p, r): n for p, r, n in rows}
+
+    def projects(self) -> list[dict[str, Any]]:
+        with self._guard:
+            rows = self._db.execute("SELECT project, COUNT(*), MAX(updated) FROM runs "
+                                    "GROUP BY project ORDER BY project").fetchall()
+        return [{"project": p, "runs": n, "updated": u} for p, n, u in rows]
+
+    def get(self, project: str, run_id: str) -> dict[str, Any] | None:
+        rows = self._select("WHERE project = ? AND run_id = ?", [project, run_id], "", 1, 0)
+        return rows[0] if rows else None
+
+    def query(self, project: str | None, filters: list[str], order: str | None, limit: int,
+              offset: int) -> list[dict[str, Any]]:
+        """Runs matching every filter (``summary.rmse<58``, ``config.alpha=0.1``,
+        ``tags.baseline``, ``status=finished``), ordered by ``order`` (``-`` for
+        descending; default newest first)."""
+        where, params = ["1=1"], []
+        if project is not None:
+            where.append("project = ?")
+            params.append(project)
+        for text in filters:
+            clause, values = _filter_sql(text)
+            where.append(clause)
+            params.extend(values)
+        order_sql = _order_sql(order)
+        return self._select("WHERE " + " AND ".join(where), params, order_sql, limit, offset)
+
+    def count(self, project: str | None) -> int:
+        with self._guard:
+            if project is None:
+                return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+            return int(self._db.execute("SELECT COUNT(*) FROM runs WHERE project = ?",
+                                        [project]).fetchone()[0])
+
+    def _select(self, where: str, params: list[Any], order: str, limit: int,
+                offset: int) -> list[dict[str, Any]]:
+        sql = (f"SELECT project, run_id, name, created, updated, exit_code, writer_alive, "
+               f"steps, records, next_seq, config, summary, tags FROM runs {where} {order} "
+               f"LIMIT ? OFFSET ?")
+        with self._guard:
+            rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
+        return [{
+            "project": r[0], "id": r[1], "name": r[2], "created": r[3], "updated": r[4],
+            "exit_code": r[5], "status": status_of(r[5], r[6]), "steps": r[7],
+            "records": r[8], "next_seq": r[9], "config": json.loads(r[10]),
+            "summary": json.loads(r[11]), "tags": json.loads(r[12]),
+        } for r in rows]
+
+
+def _path_sql(key: str) -> tuple[str, list[Any]]:
+    """SQL for a field: ``name``, ``status``, ``config.a/b``, ``summary.x``, ``tags.t``."""
+    if key in _FIELDS:
+        column = {"status": _STATUS_SQL, "id": "run_id"}.get(key, key)
+        return column, []
+    section, _, sub = key.partition(".")
+    if section not in ("config", "summary", "tags") or not sub:
+        raise BadQuery(f"unknown field {key!r}; use name, status, created, steps, or "
+                       f"config.KEY, summary.KEY, tags.KEY", key=key)
+    return f"json_extract({section}, ?)", ['$."' + sub.replace('"', '""') + '"']
+
+
+def _literal(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _filter_sql(text: str) -> tuple[str, list[Any]]:
+    match = _FILTER.match(text)
+    if match is None:
+        if text.startswith("tags."):  # bare tag: present
+            column, params = _path_sql(text.strip())
+            return "json_type(tags, ?) IS NOT NULL", params
+        raise BadQuery(f"filter {text!r} is not FIELD OP VALUE (OP one of = != < <= > >=)")
+    key, op, value = match.groups()
+    column, params = _path_sql(key)
+    return f"{column} {'<>' if op == '!=' else op} ?", [*params, _literal(value)]
+
+
+def _order_sql(order: str | None) -> str:
+    if not order:
+        return "ORDER BY created DESC"
+    desc = order.startswith("-")
+    column, params = _path_sql(order.lstrip("-+"))
+    # Parameters cannot go in ORDER BY through executescript-less paths portably: inline
+    # the JSON path, escaped as an SQL string literal.
+    for p in params:
+        column = column.replace("?", "'" + p.replace("'", "''") + "'", 1)
+    return f"ORDER BY {column} IS NULL, {column} {'DESC' if desc else 'ASC'}"

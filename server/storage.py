@@ -1,0 +1,371 @@
+"""Server storage: runs as SPEC.md run directories, committed frame by frame.
+
+Layout under the data directory (``flightlog server --data DIR``)::
+
+    DIR/runs/<project>/<run-id>/     a run directory exactly as SPEC.md specifies: the
+                                     client's frames, verbatim, in segments of the same
+                                     index; files/ holds hard links into DIR/blobs
+    DIR/blobs/sha256/<h[:2]>/<h[2:]> attached files, shared by all runs (uploaded once)
+    DIR/blobs/partial/<sha>          uploads in progress (resumable)
+    DIR/index.sqlite                 the query index: derived, rebuilt from runs/ if lost
+
+Exactly once, by construction: a run's committed high-water mark is the sequence number
+after the last record in its run directory. A batch of frames is validated in full (the
+same reader code as ``open_run``, strict), frames below the mark are skipped (a
+repeated batch is a no-op), a batch that starts above it is refused as a gap, and the
+rest is appended and fsynced before the answer names the new mark. A crash mid-append
+leaves a torn tail in the server's own copy, which is cut off when the run is next
+loaded: the server is that copy's only writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flightlog.format._constants import FILE_HEADER_SIZE
+from flightlog.format._framing import Frame, scan_frames
+from flightlog.format.localrun import LocalRun
+from flightlog.format.reader import decode_frame
+from flightlog.format.records import Record, RecordType
+from flightlog.format.rundir import blob_path, check_name
+from flightlog.format.segment import encode_file_header, list_segments, segment_path
+from flightlog.format.state import RunState
+
+from flightlog.errors import CorruptRecord, FlightlogError, FormatError
+
+from .index import RunIndex
+
+#: Largest frame batch one request may carry.
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+_RUN_CACHE = 32
+
+
+class Conflict(FlightlogError):
+    """A batch the server cannot take as it is (gap, divergent frames, missing blob).
+    Carries the committed position so that the client can resume from it."""
+
+    def __init__(self, message: str, *, next_seq: int, code: str, **context: Any) -> None:
+        self.next_seq = next_seq
+        self.code = code
+        super().__init__(message, **context)
+
+
+class BadBatch(FlightlogError):
+    """A batch that is not valid frames and records (HTTP 400: never retried)."""
+
+
+@dataclass
+class Committed:
+    next_seq: int
+    segment: int
+    accepted: int  # records newly committed by this batch
+    skipped: int  # records already committed (a repeated batch)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StoredRun:
+    """One run's server-side copy, loaded: its reader state and the open segment."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        self.segment = -1
+        self._truncate_torn_tails()
+        self.view = LocalRun(run_dir) if (run_dir / "log").is_dir() else None
+        segments = list_segments(run_dir)
+        if segments:
+            self.segment = segments[-1][0]
+
+    def _truncate_torn_tails(self) -> None:
+        """Cut off partial frames a crash of this server left (it is the only writer)."""
+        for _, path in list_segments(self.dir):
+            data = path.read_bytes()
+            if len(data) < FILE_HEADER_SIZE:
+                path.unlink()
+                continue
+            end = scan_frames(data, FILE_HEADER_SIZE, path=str(path),
+                              on_corruption=lambda e: None).position
+            if end < len(data):
+                with open(path, "r+b") as f:
+                    f.truncate(end)
+                    os.fsync(f.fileno())
+
+    @property
+    def next_seq(self) -> int:
+        return 0 if self.view is None else self.view._reader.next_seq
+
+    def state(self) -> RunState:
+        if self.view is None:
+            return RunState()
+        return self.view.state
+
+
+class Storage:
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.root = Path(data_dir)
+        self.runs_dir = self.root / "runs"
+        self.blob_root = self.root / "blobs"
+        self.partial_dir = self.blob_root / "partial"
+        for d in (self.runs_dir, self.blob_root, self.partial_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.index = RunIndex(self.root / "index.sqlite")
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], StoredRun] = OrderedDict()
+        self._cache_guard = threading.Lock()
+        self._reindex_missing()
+
+    # ------------------------------------------------------------ runs
+
+    def run_dir(self, project: str, run_id: str) -> Path:
+        return self.runs_dir / check_name(project, "project") / check_name(run_id, "run id")
+
+    def lock(self, project: str, run_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((project, run_id), threading.Lock())
+
+    def load(self, project: str, run_id: str) -> StoredRun:
+        key = (project, run_id)
+        with self._cache_guard:
+            run = self._cache.get(key)
+            if run is not None:
+                self._cache.move_to_end(key)
+                return run
+        run = StoredRun(self.run_dir(project, run_id))
+        with self._cache_guard:
+            self._cache[key] = run
+            while len(self._cache) > _RUN_CACHE:
+                self._cache.popitem(last=False)
+        return run
+
+    def exists(self, project: str, run_id: str) -> bool:
+        return (self.run_dir(project, run_id) / "log").is_dir()
+
+    def view(self, project: str, run_id: str) -> LocalRun | None:
+        if not self.exists(project, run_id):
+            return None
+        with self.lock(project, run_id):
+            return self.load(project, run_id).view
+
+    def _reindex_missing(self) -> None:
+        """Runs on disk that the index lacks (index lost, or a crash before indexing)."""
+        known = self.index.positions()
+        for project_dir in sorted(self.runs_dir.iterdir()):
+            for run_dir in sorted(project_dir.iterdir()) if project_dir.is_dir() else []:
+                key = (project_dir.name, run_dir.name)
+                with contextlib.suppress(FlightlogError):
+                    run = self.load(*key)
+                    if known.get(key) != run.next_seq:
+                        self._reindex(key[0], key[1], run)
+
+    # ------------------------------------------------------------ committing frames
+
+    def commit(self, project: str, run_id: str, segment: int, body: bytes, *,
+               allow_gap: bool = False, writer_alive: bool | None = None) -> Committed:
+        """Validate a batch of frames of one client segment and commit the new ones.
+
+        Raises:
+            BadBatch: not complete valid frames and records.
+            Conflict: a gap, frames that differ from the committed ones, a missing blob.
+        """
+        frames, records = self._validate(body, run_id, segment)
+        with self.lock(project, run_id):
+            run = self.load(project, run_id)
+            start = run.next_seq
+            new = [f for f in frames if f.first_seq >= start]
+            old = [f for f in frames if f.last_seq < start]
+            straddling = len(frames) - len(new) - len(old)
+            if straddling:
+                raise Conflict("a frame straddles the committed position: the client's "
+                               "frames differ from the committed ones", next_seq=start,
+                               code="diverged")
+            if new and new[0].first_seq > start and not allow_gap:
+                raise Conflict(f"gap: the batch starts at record {new[0].first_seq}, the "
+                               f"server has records up to {start - 1}", next_seq=start,
+                               code="gap")
+            if new and segment < run.segment:
+                raise Conflict(f"segment {segment} is older than the committed segment "
+                               f"{run.segment}", next_seq=start, code="diverged")
+            for before, after in itertools.pairwise(new):
+                if after.first_seq != before.last_seq + 1 and not allow_gap:
+                    raise Conflict(f"gap inside the batch before record {after.first_seq}",
+                                   next_seq=start, code="gap")
+            new_records = [r for r in records if r.seq >= start]
+            self._check_blobs(new_records, start)
+            if new:
+                self._link_blobs(run, new_records)
+                self._append(run, project, run_id, segment,
+                             b"".join(body[f.offset:f.end] for f in new))
+            if new or writer_alive is not None:
+                self._reindex(project, run_id, run, writer_alive)
+            return Committed(run.next_seq, run.segment, len(new_records),
+                             sum(f.record_count for f in old))
+
+    def _validate(self, body: bytes, run_id: str, segment: int) -> tuple[list[Frame],
+                                                                         list[Record]]:
+        if len(body) > MAX_BATCH_BYTES:
+            raise BadBatch(f"batch of {len(body)} bytes over the {MAX_BATCH_BYTES} limit")
+        try:
+            scan = scan_frames(body, 0, path="<request body>")
+        except FormatError as exc:
+            raise BadBatch(f"invalid frame: {exc}") from exc
+        if scan.torn:
+            raise BadBatch(f"incomplete frame at offset {scan.position} of the request body")
+        records: list[Record] = []
+        scratch = RunState()
+        expected = scan.frames[0].first_seq if scan.frames else 0
+        for frame in scan.frames:
+            if frame.first_seq < expected:
+                raise BadBatch(f"frames out of order at offset {frame.offset}")
+            expected = frame.last_seq + 1
+            try:
+                decoded = decode_frame(frame, path="<request body>", segment=segment)
+            except FormatError as exc:
+                raise BadBatch(f"invalid frame payload: {exc}") from exc
+            for record in decoded:
+                scratch.apply(record)
+                if record.type == RecordType.SEGMENT and (
+                        record.body.get("run") != run_id or record.body.get("index") != segment):
+                    raise BadBatch(f"segment record names run {record.body.get('run')!r} "
+                                   f"segment {record.body.get('index')!r}, the request "
+                                   f"{run_id!r} segment {segment}")
+            records.extend(decoded)
+        if scratch.bad_records:
+            seq, why = scratch.bad_records[0]
+            raise BadBatch(f"record {seq}: {why}")
+        return scan.frames, records
+
+    def _check_blobs(self, records: list[Record], next_seq: int) -> None:
+        for record in records:
+            if record.type in (RecordType.FILE, RecordType.TABLE):
+                sha = record.body["sha256"]
+                if not self._blob(sha).exists():
+                    raise Conflict(f"record {record.seq} names file {sha}, which has not been "
+                                   f"uploaded", next_seq=next_seq, code="missing-blob")
+
+    def _append(self, run: StoredRun, project: str, run_id: str, segment: int,
+                data: bytes) -> None:
+        run.dir.mkdir(parents=True, exist_ok=True)
+        path = segment_path(run.dir, segment)
+        created = not path.exists()
+        if created:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as f:
+            if created:
+                f.write(encode_file_header())
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if created:
+            _fsync_dir(path.parent)
+        run.segment = max(run.segment, segment)
+        if run.view is None:
+            run.view = LocalRun(run.dir)
+        run.view.refresh()
+        if run.view._reader.findings:
+            raise CorruptRecord(f"stored copy of {project}/{run_id} reads back corrupt: "
+                                f"{run.view._reader.findings[0].error}")
+
+    def _link_blobs(self, run: StoredRun, records: list[Record]) -> None:
+        """Hard-link attached files into the run directory, so it stands on its own."""
+        for record in records:
+            if record.type in (RecordType.FILE, RecordType.TABLE):
+                sha = record.body["sha256"]
+                target = blob_path(run.dir, sha)
+                if target.exists():
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(self._blob(sha), target)
+                except OSError:
+                    import shutil
+
+                    shutil.copyfile(self._blob(sha), target)
+
+    def _reindex(self, project: str, run_id: str, run: StoredRun,
+                 writer_alive: bool | None = None) -> None:
+        state = run.state()
+        self.index.upsert(project, run_id, state, next_seq=run.next_seq,
+                          writer_alive=writer_alive)
+
+    def set_writer_alive(self, project: str, run_id: str, alive: bool) -> None:
+        with self.lock(project, run_id):
+            run = self.load(project, run_id)
+            self._reindex(project, run_id, run, alive)
+
+    # ------------------------------------------------------------ blobs
+
+    def _blob(self, sha: str) -> Path:
+        return self.blob_root / "sha256" / sha[:2] / sha[2:]
+
+    def blob_state(self, sha: str) -> tuple[bool, int]:
+        """(complete, bytes received so far of a partial upload)."""
+        _check_sha(sha)
+        if self._blob(sha).exists():
+            return True, self._blob(sha).stat().st_size
+        partial = self.partial_dir / sha
+        return False, partial.stat().st_size if partial.exists() else 0
+
+    def blob_path(self, sha: str) -> Path:
+        return self._blob(_check_sha(sha))
+
+    def append_blob(self, sha: str, offset: int, chunks: Any, final: bool,
+                    max_bytes: int) -> tuple[bool, int]:
+        """Append a chunk of an upload at ``offset``; with ``final``, check the hash and
+        store it. Returns (complete, size). Raises Conflict on a wrong offset, BadBatch on
+        a hash mismatch (the partial upload is discarded) or an oversized chunk."""
+        import hashlib
+
+        _check_sha(sha)
+        with self.lock("blob", sha):
+            complete, size = self.blob_state(sha)
+            if complete:
+                return True, size
+            if offset != size:
+                raise Conflict(f"upload of {sha} is at byte {size}, not {offset}",
+                               next_seq=size, code="offset")
+            partial = self.partial_dir / sha
+            received = 0
+            with open(partial, "ab") as f:
+                for chunk in chunks:
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise BadBatch(f"chunk over {max_bytes} bytes")
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            size += received
+            if not final:
+                return False, size
+            digest = hashlib.sha256()
+            with open(partial, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+            if digest.hexdigest() != sha:
+                partial.unlink()
+                raise BadBatch(f"uploaded content does not match SHA-256 {sha}")
+            target = self._blob(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, target)
+            _fsync_dir(target.parent)
+            return True, size
+
+
+def _check_sha(sha: str) -> str:
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise BadBatch(f"{sha!r} is not a lowercase hex SHA-256")
+    return sha
+

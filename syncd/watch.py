@@ -1,0 +1,74 @@
+"""Filesystem events as hints: a watchdog observer that wakes the daemon.
+
+Events only say "look sooner"; the daemon's periodic rescan is the truth, so a missed
+event costs latency, never data. Where inotify cannot see other nodes' writes (NFS,
+Lustre, GPFS, ...) or cannot start, the daemon polls instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+# Filesystems whose writes from other machines inotify does not report.
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "beegfs", "ceph",
+    "glusterfs", "fuse.sshfs", "fuse.glusterfs", "9p", "afs", "panfs", "wekafs"})
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the mount holding ``path`` ("" when unknown)."""
+    try:
+        target = os.path.realpath(path)
+        best, kind = "", ""
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) >= 3 and (target == parts[1] or target.startswith(
+                        parts[1].rstrip("/") + "/")) and len(parts[1]) > len(best):
+                    best, kind = parts[1], parts[2]
+        return kind
+    except OSError:
+        return ""
+
+
+def needs_polling(path: Path) -> bool:
+    return filesystem_type(path) in NETWORK_FILESYSTEMS
+
+
+class Watcher:
+    """Sets ``wake`` whenever something changes under the roots."""
+
+    def __init__(self, roots: list[Path], wake: threading.Event) -> None:
+        self.roots = roots
+        self.wake = wake
+        self._observer: Any = None
+
+    def start(self) -> bool:
+        """Start inotify (or the platform's) observer. False when it cannot: poll."""
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        wake = self.wake
+
+        class Hint(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                wake.set()
+
+        observer = Observer()
+        try:
+            for root in self.roots:
+                observer.schedule(Hint(), str(root), recursive=True)
+            observer.start()
+        except OSError:
+            return False
+        self._observer = observer
+        return True
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
