@@ -1,0 +1,123 @@
+"""Server storage: the exactly-once rules, without HTTP in between."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+import flightlog
+from flightlog.format._constants import FILE_HEADER_SIZE
+from flightlog.format._framing import encode_frame
+from flightlog.format.segment import SegmentTail, list_segments
+from flightlog.server.storage import BadBatch, Conflict, Storage
+
+
+ROWS = 2000
+
+
+def _client_run(tmp_path: Path) -> flightlog.LocalRun:
+    """About 800 KB of random floats: ~13 history frames of ~60 KB over ~4 segments."""
+    rng = random.Random(301)
+    run = flightlog.init(project="p", id="r1", dir=tmp_path / "client",
+                         segment_bytes=200_000)
+    for i in range(ROWS):
+        run.log({"i": i, **{f"x{k}": rng.random() for k in range(50)}})
+    run.finish()
+    return flightlog.open_run(run.dir)
+
+
+def _segments(run: flightlog.LocalRun) -> list[tuple[int, list[bytes]]]:
+    """Each client segment's frames, as the bytes a daemon sends."""
+    out = []
+    for index, path in list_segments(run.dir):
+        frames = SegmentTail(path).poll()
+        out.append((index, [encode_frame(f.payload, first_seq=f.first_seq,
+                                         record_count=f.record_count, flags=f.flags)
+                            for f in frames]))
+    return out
+
+
+def _ship_all(storage: Storage, run: flightlog.LocalRun) -> int:
+    mark = 0
+    for index, frames in _segments(run):
+        mark = storage.commit("p", "r1", index, b"".join(frames)).next_seq
+    return mark
+
+
+def test_a_repeated_batch_is_a_no_op(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    mark = _ship_all(storage, client)
+    copy = storage.run_dir("p", "r1")
+    before = {p.name: p.read_bytes() for _, p in list_segments(copy)}
+    index, frames = _segments(client)[0]
+    again = storage.commit("p", "r1", index, b"".join(frames))
+    assert again.accepted == 0 and again.skipped > 0 and again.next_seq == mark
+    assert {p.name: p.read_bytes() for _, p in list_segments(copy)} == before
+    assert flightlog.open_run(copy).history().column("i").to_pylist() == list(range(ROWS))
+
+
+def test_a_gap_is_refused_with_the_committed_mark(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    index, frames = _segments(client)[0]
+    assert len(frames) >= 4
+    first = storage.commit("p", "r1", index, b"".join(frames[:2])).next_seq
+    with pytest.raises(Conflict) as caught:
+        storage.commit("p", "r1", index, b"".join(frames[3:]))
+    assert caught.value.code == "gap" and caught.value.next_seq == first
+    # allow_gap (the client lost records to corruption) takes it.
+    assert storage.commit("p", "r1", index, b"".join(frames[2:]), allow_gap=True).accepted
+
+
+def test_the_server_copy_is_byte_identical_to_the_client_segments(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    _ship_all(storage, client)
+    theirs = [p.read_bytes() for _, p in list_segments(client.dir)]
+    ours = [p.read_bytes() for _, p in list_segments(storage.run_dir("p", "r1"))]
+    assert len(theirs) > 1 and ours == theirs
+
+
+def test_invalid_frames_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    index, frames = _segments(client)[0]
+    damaged = bytearray(frames[0])
+    damaged[-1] ^= 0xFF
+    for body in (bytes(damaged), b"garbage", frames[0][:-3]):
+        with pytest.raises(BadBatch):
+            storage.commit("p", "r1", index, body)
+    with pytest.raises(BadBatch):  # the segment record names run r1, not r2
+        storage.commit("p", "r2", index, frames[0])
+    assert not storage.exists("p", "r1") and not storage.exists("p", "r2")
+
+
+def test_a_torn_tail_from_a_server_crash_is_cut_on_load(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    index, frames = _segments(client)[0]
+    storage.commit("p", "r1", index, b"".join(frames[:3]))
+    path = list_segments(storage.run_dir("p", "r1"))[0][1]
+    with open(path, "ab") as f:  # the crash: part of the next frame written, no answer
+        f.write(frames[3][:10])
+    restarted = Storage(tmp_path / "server")
+    committed = restarted.commit("p", "r1", index, b"".join(frames))
+    assert committed.skipped + committed.accepted == committed.next_seq  # each record once
+    assert committed.accepted > 0 and committed.skipped > 0
+    assert path.stat().st_size > FILE_HEADER_SIZE
+    copy = flightlog.open_run(restarted.run_dir("p", "r1"))
+    assert copy.findings == [] and copy.state.last_seq == committed.next_seq - 1
+
+
+def test_the_index_is_rebuilt_when_lost(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    _ship_all(storage, client)
+    storage.index._db.close()
+    (tmp_path / "server" / "index.sqlite").unlink()
+    rebuilt = Storage(tmp_path / "server")
+    row = rebuilt.index.get("p", "r1")
+    assert row is not None and row["status"] == "finished" and row["summary"]["i"] == ROWS - 1
