@@ -6,13 +6,12 @@ import random
 from pathlib import Path
 
 import pytest
-
-import flightlog
 from flightlog.format._constants import FILE_HEADER_SIZE
 from flightlog.format._framing import encode_frame
 from flightlog.format.segment import SegmentTail, list_segments
 from flightlog.server.storage import BadBatch, Conflict, Storage
 
+import flightlog
 
 ROWS = 2000
 
