@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import IO
 
+from flightlog.format._fsutil import fsync_dir
 from flightlog.format.rundir import blob_path
 
 _BLOCK = 1 << 20
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def store_blob(run_dir: Path, source: IO[bytes]) -> tuple[str, int]:
@@ -46,7 +39,7 @@ def store_blob(run_dir: Path, source: IO[bytes]) -> tuple[str, int]:
             tmp.unlink()
         else:
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         return sha, size
     finally:
         if tmp.exists():
@@ -57,7 +50,3 @@ def store_bytes(run_dir: Path, data: bytes) -> tuple[str, int]:
     import io
 
     return store_blob(run_dir, io.BytesIO(data))
-
-
-def copy_file(src: Path, dst: Path) -> None:
-    shutil.copyfile(src, dst)

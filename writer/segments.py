@@ -24,17 +24,10 @@ from flightlog.format._constants import (
     SEGMENT_DIR,
 )
 from flightlog.format._framing import encode_frame
+from flightlog.format._fsutil import fsync_dir
 from flightlog.format._msgpack_codec import pack_record
 from flightlog.format.records import RecordType
 from flightlog.format.segment import encode_file_header, segment_path
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def group_into_frames(payloads: Sequence[bytes]) -> list[list[bytes]]:
@@ -101,7 +94,7 @@ class SegmentWriter:
         self._fd, self._good, self._has_data = fd, len(data), False
         self._next_segment = index + 1
         self.next_seq += 1
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _close_segment(self) -> None:
         if self._fd is not None:
@@ -170,7 +163,7 @@ class SegmentWriter:
     def close(self) -> None:
         """fsync and close the open segment (``finish``)."""
         self._close_segment()
-        _fsync_dir(self.run_dir / SEGMENT_DIR)
+        fsync_dir(self.run_dir / SEGMENT_DIR)
 
     def fsync(self) -> None:
         if self._fd is not None:
