@@ -117,21 +117,28 @@ class BackgroundWriter:
         return max(0.0, min(self.interval, self._retry_at - time.monotonic())) or self.interval
 
     def _encode(self, taken: Taken) -> None:
+        """Queue what was taken. Dropping happens only while writes fail: a full backlog
+        on a healthy disk is written out first. Dropped items are counted in log calls
+        (a history row counts one, as any other record)."""
         self._dropped_unreported += taken.dropped
         for item in taken.items:
+            if self._backlog_bytes >= self.MAX_BACKLOG_BYTES and self._failing_since is None:
+                self._flush()
+            full = self._backlog_bytes >= self.MAX_BACKLOG_BYTES
             if isinstance(item, HistoryBuffer):
+                if full:
+                    self._dropped_unreported += item.rows
+                    continue
                 for payload in encode_history(item.to_chunk(), _pack_history):
-                    self._enqueue(payload)
+                    self._append(payload)
+            # run and finish records are never dropped: without them the run has no
+            # identity or reads as crashed. item[1] is the record type ([type, body]).
+            elif full and item[1] not in _ESSENTIAL:
+                self._dropped_unreported += 1
             else:
-                self._enqueue(item)
+                self._append(item)
 
-    def _enqueue(self, payload: bytes) -> None:
-        # run and finish records are never dropped: without them the run has no identity
-        # or reads as crashed. payload[1] is the record type (SPEC.md §7: [type, body]).
-        essential = payload[1] in _ESSENTIAL
-        if self._backlog_bytes + len(payload) > self.MAX_BACKLOG_BYTES and not essential:
-            self._dropped_unreported += 1
-            return
+    def _append(self, payload: bytes) -> None:
         self._backlog.append(payload)
         self._backlog_bytes += len(payload)
 
@@ -152,10 +159,8 @@ class BackgroundWriter:
     def _report_dropped(self) -> None:
         count, self._dropped_unreported = self._dropped_unreported, 0
         self.dropped_total += count
-        record = pack_record(RecordType.DROPPED, {
-            "records": count, "reason": "writer backlog full while writes failed"})
-        self._backlog.append(record)
-        self._backlog_bytes += len(record)
+        self._append(pack_record(RecordType.DROPPED, {
+            "records": count, "reason": "writer backlog full while writes failed"}))
 
     def _failed(self, error: OSError) -> None:
         now = time.monotonic()
