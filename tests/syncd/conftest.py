@@ -1,0 +1,79 @@
+"""Fixtures of the sync tests: real processes on 127.0.0.1.
+
+- ``procs``: a list to register ``Proc`` subprocesses in; every one is SIGKILLed and
+  reaped at teardown, whatever the test did.
+- ``start_server(data=None, token=None)``: a ``flightlog server`` subprocess on a free
+  port, returned once ``/healthz`` answers; ``server``: one with a fresh data dir.
+- ``start_syncd(*paths, server=..., state=...)``: a ``flightlog syncd`` subprocess.
+- ``trainer(mode, *args)``: a ``trainer.py`` subprocess (a training script).
+- ``root``: an empty root of client run directories; ``state``: a sync state dir.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from syncd_helpers import TRAINER, Proc, Server, flightlog_cmd
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.kill()
+    for proc in started:
+        proc.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, procs: list[Proc]) -> Callable[..., Server]:
+    count = [0]
+
+    def start(data: Path | None = None, token: str | None = None) -> Server:
+        count[0] += 1
+        return Server(data or tmp_path / f"server{count[0]}", procs, token).start()
+
+    return start
+
+
+@pytest.fixture
+def server(start_server: Callable[..., Server]) -> Server:
+    return start_server()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "runs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def start_syncd(procs: list[Proc], state: Path) -> Callable[..., Proc]:
+    def start(*paths: Path, server: str, state_dir: Path | None = None,
+              extra: tuple[str, ...] = ()) -> Proc:
+        proc = Proc([*flightlog_cmd(), "syncd", *map(str, paths), "--server", server,
+                     "--state", str(state_dir or state), *extra])
+        procs.append(proc)
+        return proc
+
+    return start
+
+
+@pytest.fixture
+def trainer(procs: list[Proc]) -> Callable[..., Proc]:
+    def start(mode: str, *args: object) -> Proc:
+        proc = Proc([sys.executable, str(TRAINER), mode, *map(str, args)], stdin=True)
+        procs.append(proc)
+        return proc
+
+    return start
