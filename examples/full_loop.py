@@ -23,7 +23,7 @@ import httpx
 import flightlog
 
 sys.path.insert(0, str(Path(__file__).parent))
-from diabetes import PROJECT, train  # noqa: E402  (the sibling example)
+from diabetes import PROJECT, train  # the sibling example
 
 
 def free_port() -> int:

@@ -16,13 +16,22 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import msgpack
 
 from .errors import FileNotInRun, RunNotFound, ServerRejected
-from .syncd.client import HttpSyncClient
+from .syncd.client import HttpSyncClient, _check
 
 _MSGPACK = {"Accept": "application/msgpack"}
+
+
+def _segment(name: str) -> str:
+    """``name`` (a file or table name: any text) as one URL path segment. Percent-encoded,
+    so that "/", "?", "#" and dot segments reach the server as part of the name: httpx
+    would otherwise resolve "../" in the path before sending it."""
+    quoted = quote(name, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 class RunLike(Protocol):
@@ -114,7 +123,7 @@ class RemoteRun:
         out = {}
         for name in self._get("/tables"):
             response = self._api._client._request(
-                "GET", f"/api/v1/runs/{self.project}/{self.id}/tables/{name}")
+                "GET", f"/api/v1/runs/{self.project}/{self.id}/tables/{_segment(name)}")
             out[name] = pa.ipc.open_stream(io.BytesIO(response.content)).read_all()
         return out
 
@@ -135,11 +144,11 @@ class RemoteRun:
         partial = target.with_name(target.name + ".partial")
         digest = hashlib.sha256()
         http = self._api._client._http
-        with http.stream("GET", f"/api/v1/runs/{self.project}/{self.id}/files/{name}"
-                         ) as response, open(partial, "wb") as out:
+        url = f"/api/v1/runs/{self.project}/{self.id}/files/{_segment(name)}"
+        with http.stream("GET", url) as response, open(partial, "wb") as out:
             if response.status_code >= 400:
                 response.read()
-                self._api._client._request("GET", response.request.url.path)  # raises
+                _check(response)  # raises ServerRejected with the server's reason
             for block in response.iter_bytes():
                 digest.update(block)
                 out.write(block)

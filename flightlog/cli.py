@@ -160,12 +160,24 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _syncer(args: argparse.Namespace) -> Any:
+def _syncer(args: argparse.Namespace, log: Any = None) -> Any:
     from .syncd import HttpSyncClient, PositionStore, Syncer
 
     url, token = _server_and_token(args)
     client = HttpSyncClient(url, token, timeout=args.timeout)
-    return Syncer([Path(p) for p in args.paths], client, PositionStore(args.state))
+    return Syncer([Path(p) for p in args.paths], client, PositionStore(args.state), log=log)
+
+
+def _lost(shipper: Any) -> str:
+    """What the run's local log lost to corruption ("" when nothing)."""
+    if shipper.lost:
+        ranges = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in shipper.lost[:5])
+        return (f"{shipper.lost_records} records lost to corruption in the local log "
+                f"(seq {ranges}{', ...' if len(shipper.lost) > 5 else ''})")
+    if shipper.corruption:
+        return (f"corruption in the local log ({len(shipper.corruption)} finding(s), first: "
+                f"{shipper.corruption[0]})")
+    return ""
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -180,18 +192,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
     failed = 0
     for run_id, slot in sorted(slots.items()):
         shipper = slot.shipper
-        ok = slot.shipper.caught_up and not slot.error and not slot.set_aside
-        failed += not ok
-        state = "ok" if ok else ("set aside" if slot.set_aside else "not acknowledged")
+        delivered = slot.shipper.caught_up and not slot.error and not slot.set_aside
+        lost = _lost(shipper)
+        failed += not delivered or bool(lost)
+        state = ("set aside" if slot.set_aside else "not acknowledged" if not delivered
+                 else "damaged" if lost else "ok")
+        reasons = "; ".join(r for r in (slot.error, lost) if r)
         print(f"{state:16} {shipper.project}/{run_id}  {shipper.acked or 0} records "
-              f"acknowledged" + (f"  ({slot.error})" if slot.error else ""))
+              f"acknowledged" + (f"  ({reasons})" if reasons else ""))
     return 1 if failed else 0
 
 
 def cmd_syncd(args: argparse.Namespace) -> int:
     import signal
 
-    syncer = _syncer(args)
+    syncer = _syncer(args, log=lambda line: print(f"flightlog syncd: {line}",
+                                                  file=sys.stderr, flush=True))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: syncer.stop())
     print(f"flightlog syncd: shipping {', '.join(args.paths)} to {syncer.client.url}",

@@ -27,9 +27,10 @@ from typing import Any
 import msgpack
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from flightlog.format.localrun import LocalRun
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.errors import FlightlogError
+from flightlog.errors import FlightlogError, RunNotFound
 
 from .index import BadQuery
 from .storage import MAX_BATCH_BYTES, BadBatch, Conflict, Storage
@@ -108,6 +109,10 @@ def create_app(data_dir: str, token: str | None = None) -> FastAPI:
     async def bad_query(request: Request, exc: BadQuery) -> Response:
         return _error(400, "bad-query", exc.message)
 
+    @app.exception_handler(RunNotFound)
+    async def not_found(request: Request, exc: RunNotFound) -> Response:
+        return _error(404, "not-found", exc.message)
+
     @app.exception_handler(FlightlogError)
     async def flightlog_error(request: Request, exc: FlightlogError) -> Response:
         return _error(400, type(exc).__name__, str(exc))
@@ -169,12 +174,6 @@ def _sync_routes(app: FastAPI, storage: Storage) -> None:
 
 
 def _query_routes(app: FastAPI, storage: Storage) -> None:
-    def view_of(project: str, run_id: str) -> Any:
-        view = storage.view(project, run_id)
-        if view is None:
-            raise HTTPException(404, f"no run {project}/{run_id}")
-        return view
-
     @app.get("/api/v1/projects")
     def projects() -> list[dict[str, Any]]:
         return storage.index.projects()
@@ -187,51 +186,58 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
         rows = storage.index.query(project, filter, order, limit, offset)
         return respond(request, {"runs": rows, "total": storage.index.count(project)})
 
+    # Every read of a run's view goes through storage.read (under the run's lock).
+
     @app.get("/api/v1/runs/{project}/{run_id}")
     def run_detail(request: Request, project: str, run_id: str) -> Response:
-        view = view_of(project, run_id)
+        def detail(view: LocalRun) -> dict[str, Any]:
+            state = view.state
+            return {
+                "project": project, "id": run_id, "name": view.name,
+                "created": view.created, "exit_code": state.exit_code,
+                "config": view.config, "summary": view.summary, "tags": view.tags,
+                "steps": state.steps, "next_seq": state.last_seq + 1,
+                "files": [{"name": f.name, "sha256": f.sha256, "size": f.size}
+                          for f in state.files.values()],
+                "tables": sorted(state.table_parts), "dropped": state.dropped}
+
+        body = storage.read(project, run_id, detail)
         row = storage.index.get(project, run_id) or {}
-        state = view.state
-        return respond(request, {
-            "project": project, "id": run_id, "name": view.name, "created": view.created,
-            "status": row.get("status", "running"), "exit_code": state.exit_code,
-            "config": view.config, "summary": view.summary, "tags": view.tags,
-            "steps": state.steps, "next_seq": state.last_seq + 1,
-            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size}
-                      for f in state.files.values()],
-            "tables": sorted(state.table_parts), "dropped": state.dropped})
+        return respond(request, {**body, "status": row.get("status", "running")})
 
     @app.get("/api/v1/runs/{project}/{run_id}/history")
     def history(request: Request, project: str, run_id: str,
                 format: str = "arrow") -> Response:
-        table = view_of(project, run_id).history()
+        table = storage.read(project, run_id, lambda view: view.history())
         return _table_response(request, table, format)
 
     @app.get("/api/v1/runs/{project}/{run_id}/metrics")
     def metrics(request: Request, project: str, run_id: str) -> Response:
-        return respond(request, view_of(project, run_id).get_metrics())
+        return respond(request, storage.read(project, run_id, lambda v: v.get_metrics()))
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables")
     def tables(project: str, run_id: str) -> list[str]:
-        return sorted(view_of(project, run_id).state.table_parts)
+        return storage.read(project, run_id, lambda v: sorted(v.state.table_parts))
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables/{name:path}")
     def table(request: Request, project: str, run_id: str, name: str,
               format: str = "arrow") -> Response:
-        found = view_of(project, run_id).tables().get(name)
+        found = storage.read(project, run_id, lambda v: v.tables().get(name))
         if found is None:
             raise HTTPException(404, f"no table {name!r} in {project}/{run_id}")
         return _table_response(request, found, format)
 
+    def files_of(view: LocalRun) -> list[dict[str, Any]]:
+        return [{"name": f.name, "sha256": f.sha256, "size": f.size}
+                for f in view.state.files.values()]
+
     @app.get("/api/v1/runs/{project}/{run_id}/files")
     def files(project: str, run_id: str) -> list[dict[str, Any]]:
-        state = view_of(project, run_id).state
-        return [{"name": f.name, "sha256": f.sha256, "size": f.size}
-                for f in state.files.values()]
+        return storage.read(project, run_id, files_of)
 
     @app.get("/api/v1/runs/{project}/{run_id}/files/{name:path}")
     def file(project: str, run_id: str, name: str) -> Response:
-        entry = view_of(project, run_id).state.files.get(name)
+        entry = storage.read(project, run_id, lambda v: v.state.files.get(name))
         if entry is None:
             raise HTTPException(404, f"no file {name!r} in {project}/{run_id}")
         # The name only selects a record; the bytes come from the content store by hash.

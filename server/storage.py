@@ -25,26 +25,38 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flightlog.format._constants import FILE_HEADER_SIZE
 from flightlog.format._framing import Frame, scan_frames
+from flightlog.format._fsutil import fsync_dir
 from flightlog.format.localrun import LocalRun
-from flightlog.format.reader import decode_frame
+from flightlog.format.reader import Finding, decode_frame
 from flightlog.format.records import Record, RecordType
 from flightlog.format.rundir import blob_path, check_name
 from flightlog.format.segment import encode_file_header, list_segments, segment_path
 from flightlog.format.state import RunState
 
-from flightlog.errors import CorruptRecord, FlightlogError, FormatError
+from flightlog.errors import (
+    CorruptRecord,
+    FlightlogError,
+    FormatError,
+    RunNotFound,
+    SequenceError,
+)
 
 from .index import RunIndex
 
+T = TypeVar("T")
+
 #: Largest frame batch one request may carry.
 MAX_BATCH_BYTES = 32 * 1024 * 1024
-_RUN_CACHE = 32
+# Loaded runs kept in memory; a miss re-reads the run from disk, so this should hold
+# every run that is actively syncing (200 at once in bench/sync_many_runs.py).
+_RUN_CACHE = 256
 
 
 class Conflict(FlightlogError):
@@ -68,13 +80,6 @@ class Committed:
     accepted: int  # records newly committed by this batch
     skipped: int  # records already committed (a repeated batch)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class StoredRun:
@@ -154,11 +159,19 @@ class Storage:
     def exists(self, project: str, run_id: str) -> bool:
         return (self.run_dir(project, run_id) / "log").is_dir()
 
-    def view(self, project: str, run_id: str) -> LocalRun | None:
-        if not self.exists(project, run_id):
-            return None
-        with self.lock(project, run_id):
-            return self.load(project, run_id).view
+    def read(self, project: str, run_id: str, fn: Callable[[LocalRun], T]) -> T:
+        """``fn(view)`` of a stored run, under the run's lock: a view's reader advances as
+        it reads, so queries and commits must take turns on it.
+
+        Raises:
+            RunNotFound: the server has no such run.
+        """
+        if self.exists(project, run_id):
+            with self.lock(project, run_id):
+                view = self.load(project, run_id).view
+                if view is not None:
+                    return fn(view)
+        raise RunNotFound(f"no run {project}/{run_id}")
 
     def _reindex_missing(self) -> None:
         """Runs on disk that the index lacks (index lost, or a crash before indexing)."""
@@ -168,7 +181,7 @@ class Storage:
                 key = (project_dir.name, run_dir.name)
                 with contextlib.suppress(FlightlogError):
                     run = self.load(*key)
-                    if known.get(key) != run.next_seq:
+                    if run.view is not None and known.get(key) != run.next_seq:
                         self._reindex(key[0], key[1], run)
 
     # ------------------------------------------------------------ committing frames
@@ -181,7 +194,7 @@ class Storage:
             BadBatch: not complete valid frames and records.
             Conflict: a gap, frames that differ from the committed ones, a missing blob.
         """
-        frames, records = self._validate(body, run_id, segment)
+        frames, records = self._validate(body, project, run_id, segment)
         with self.lock(project, run_id):
             run = self.load(project, run_id)
             start = run.next_seq
@@ -206,16 +219,17 @@ class Storage:
             new_records = [r for r in records if r.seq >= start]
             self._check_blobs(new_records, start)
             if new:
+                self._check_segment_start(run, segment, new_records, allow_gap)
                 self._link_blobs(run, new_records)
                 self._append(run, project, run_id, segment,
-                             b"".join(body[f.offset:f.end] for f in new))
-            if new or writer_alive is not None:
+                             b"".join(body[f.offset:f.end] for f in new), allow_gap)
+            if new or (writer_alive is not None and run.view is not None):
                 self._reindex(project, run_id, run, writer_alive)
             return Committed(run.next_seq, run.segment, len(new_records),
                              sum(f.record_count for f in old))
 
-    def _validate(self, body: bytes, run_id: str, segment: int) -> tuple[list[Frame],
-                                                                         list[Record]]:
+    def _validate(self, body: bytes, project: str, run_id: str, segment: int
+                  ) -> tuple[list[Frame], list[Record]]:
         if len(body) > MAX_BATCH_BYTES:
             raise BadBatch(f"batch of {len(body)} bytes over the {MAX_BATCH_BYTES} limit")
         try:
@@ -242,6 +256,12 @@ class Storage:
                     raise BadBatch(f"segment record names run {record.body.get('run')!r} "
                                    f"segment {record.body.get('index')!r}, the request "
                                    f"{run_id!r} segment {segment}")
+                if record.type == RecordType.RUN and (
+                        record.body.get("id") != run_id
+                        or record.body.get("project") != project):
+                    raise BadBatch(f"run record names {record.body.get('project')!r}/"
+                                   f"{record.body.get('id')!r}, the request "
+                                   f"{project!r}/{run_id!r}")
             records.extend(decoded)
         if scratch.bad_records:
             seq, why = scratch.bad_records[0]
@@ -256,8 +276,20 @@ class Storage:
                     raise Conflict(f"record {record.seq} names file {sha}, which has not been "
                                    f"uploaded", next_seq=next_seq, code="missing-blob")
 
+    def _check_segment_start(self, run: StoredRun, segment: int, records: list[Record],
+                             allow_gap: bool) -> None:
+        """A batch that starts a segment on the server starts with that segment's
+        ``segment`` record (SPEC.md §3.2), unless the client lost records to corruption
+        (``allow_gap``: its copy has the same hole). Indexes may skip: a writer killed
+        while creating a segment leaves an empty file, and its resume starts the next."""
+        if segment == run.segment or allow_gap:
+            return
+        first = records[0] if records else None
+        if first is None or first.type != RecordType.SEGMENT:
+            raise BadBatch(f"segment {segment} does not start with its segment record")
+
     def _append(self, run: StoredRun, project: str, run_id: str, segment: int,
-                data: bytes) -> None:
+                data: bytes, allow_gap: bool = False) -> None:
         run.dir.mkdir(parents=True, exist_ok=True)
         path = segment_path(run.dir, segment)
         created = not path.exists()
@@ -270,14 +302,21 @@ class Storage:
             f.flush()
             os.fsync(f.fileno())
         if created:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         run.segment = max(run.segment, segment)
         if run.view is None:
             run.view = LocalRun(run.dir)
-        run.view.refresh()
-        if run.view._reader.findings:
+            findings: list[Finding] = run.view._reader.findings
+        else:
+            known = len(run.view._reader.findings)
+            run.view.refresh()
+            findings = run.view._reader.findings[known:]
+        # Read back what was just written; a sequence gap is expected when allowed.
+        bad = [f for f in findings
+               if not (allow_gap and isinstance(f.error, SequenceError))]
+        if bad:
             raise CorruptRecord(f"stored copy of {project}/{run_id} reads back corrupt: "
-                                f"{run.view._reader.findings[0].error}")
+                                f"{bad[0].error}")
 
     def _link_blobs(self, run: StoredRun, records: list[Record]) -> None:
         """Hard-link attached files into the run directory, so it stands on its own."""
@@ -360,7 +399,7 @@ class Storage:
             target = self._blob(sha)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(partial, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             return True, size
 
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightlog.format.rundir import find_run_dirs
+from flightlog.format.rundir import find_run_dirs, is_run_dir
 
 from flightlog.errors import SyncError
 
 from .client import SyncClient
 from .positions import PositionStore
 from .retry import Backoff, describe, is_retryable
-from .shipper import RunShipper, run_identity
+from .shipper import LocalReadError, RunShipper, run_identity
 from .watch import Watcher, needs_polling
 
 
@@ -36,48 +37,84 @@ class Syncer:
 
     Args:
         rescan_interval: seconds between full rescans (the truth; events only hint).
+        log: called with a line for each run that starts failing, is set aside, or
+            recovers (the daemon's stderr).
     """
 
     def __init__(self, roots: list[Path], client: SyncClient, positions: PositionStore, *,
-                 rescan_interval: float = 2.0, log: object = None) -> None:
+                 rescan_interval: float = 2.0, log: Callable[[str], None] | None = None
+                 ) -> None:
         self.roots = roots
         self.client = client
         self.positions = positions
         self.rescan_interval = rescan_interval
+        self.log = log or (lambda line: None)
         self.slots: dict[str, RunSlot] = {}
+        self._identities: dict[Path, tuple[str, str]] = {}
         self.wake = threading.Event()
         self.stop_event = threading.Event()
 
     def discover(self) -> None:
         for root in self.roots:
             for run_dir in find_run_dirs(root):
-                identity = run_identity(run_dir)
+                identity = self._identities.get(run_dir) or run_identity(run_dir)
+                if identity is not None:
+                    self._identities[run_dir] = identity  # a run's identity never changes
                 if identity is None:
                     continue  # not written yet: next rescan
                 project, run_id = identity
-                if run_id not in self.slots:
+                slot = self.slots.get(run_id)
+                if slot is None:
                     self.slots[run_id] = RunSlot(RunShipper(
                         run_dir, run_id, project, self.client, self.positions))
+                elif slot.shipper.dir != run_dir and not is_run_dir(slot.shipper.dir):
+                    slot.shipper.relocate(run_dir)  # moved while we follow it
+                    slot.set_aside, slot.error = False, ""
 
-    def ship_round(self) -> bool:
-        """Ship every run that is due. True when anything moved."""
+    def ship_round(self, deadline: float | None = None) -> bool:
+        """Ship every run that is due, until ``deadline`` (monotonic) or a stop: with a
+        server that never answers each run costs a timeout, and there may be hundreds.
+        True when anything moved."""
         moved = False
         for slot in self.slots.values():
+            if self.stop_event.is_set() or (deadline is not None
+                                            and time.monotonic() >= deadline):
+                break
             if slot.set_aside or not slot.backoff.ready():
                 continue
+            delivered = slot.shipper.delivered
             try:
                 moved |= slot.shipper.ship()
                 slot.backoff.succeeded()
+                if slot.error:
+                    self.log(f"{self._name(slot)}: shipping again")
                 slot.error = ""
             except SyncError as exc:
-                slot.error = describe(exc)
-                if is_retryable(exc) or getattr(exc, "status_code", 0) == 409:
-                    slot.backoff.failed()
-                else:
-                    slot.set_aside = True
-                    slot.shipper.position.set_aside = True
-                    self.positions.save(slot.shipper.position)
+                if slot.shipper.delivered > delivered:
+                    # It got somewhere before failing: backoff counts failures in a row.
+                    slot.backoff.succeeded()
+                    moved = True
+                self._failed(slot, exc)
         return moved
+
+    def _failed(self, slot: RunSlot, exc: SyncError) -> None:
+        first = not slot.error
+        slot.error = describe(exc)
+        if (is_retryable(exc) or isinstance(exc, LocalReadError)
+                or getattr(exc, "status_code", 0) == 409):
+            delay = slot.backoff.failed()
+            if first:
+                self.log(f"{self._name(slot)}: {slot.error} (retrying in {delay:.1f} s "
+                         f"and on)")
+        else:
+            slot.set_aside = True
+            slot.shipper.position.set_aside = True
+            self.positions.save(slot.shipper.position)
+            self.log(f"{self._name(slot)}: set aside: {slot.error}")
+
+    @staticmethod
+    def _name(slot: RunSlot) -> str:
+        return f"{slot.shipper.project}/{slot.shipper.run_id}"
 
     def caught_up(self) -> bool:
         return all(s.set_aside or (s.shipper.caught_up and not s.error)
@@ -88,7 +125,7 @@ class Syncer:
         deadline = time.monotonic() + timeout
         self.discover()
         while True:
-            self.ship_round()
+            self.ship_round(deadline)
             if self.caught_up() or time.monotonic() >= deadline:
                 return self.slots
             waits = [s.backoff.not_before - time.monotonic() for s in self.slots.values()
@@ -112,8 +149,11 @@ class Syncer:
         try:
             while not self.stop_event.is_set():
                 now = time.monotonic()
-                if now - last_scan >= interval:
-                    self.discover()
+                appeared = watcher is not None and watcher.new_paths.is_set()
+                if appeared or now - last_scan >= interval:
+                    if watcher is not None:
+                        watcher.new_paths.clear()
+                    self.discover()  # a new run ships now, not at the next rescan
                     last_scan = now
                 self.ship_round()
                 self.wake.wait(self._next_wait(interval - (time.monotonic() - last_scan)))

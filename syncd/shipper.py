@@ -5,6 +5,11 @@ Invariant: ``self.acked`` is the server's high-water mark as last answered. It i
 from the server at start and after every error (never from a cached position), and only
 frames with records at or above it are sent, so a repeated or lost answer costs at most
 one repeated batch, which the server skips.
+
+Frames are read once, in sequence order, into a backlog; a resync keeps the backlog when
+the server's mark lies within what was read, and reads the run again from its start when
+the mark is below it (the server lost records). Sequence numbers the local log skips
+(records lost to corruption) are kept in ``self.lost``: they are the only gaps sent.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from .positions import Position, PositionStore
 BATCH_BYTES = 8 * 1024 * 1024
 
 
+class LocalReadError(SyncError):
+    """The run directory could not be read (moved away, an I/O error): retried."""
+
+
 @dataclass
 class Pending:
     segment: int
@@ -47,7 +56,10 @@ class RunShipper:
         self._backlog: list[Pending] = []
         self._tails: dict[int, SegmentTail] = {}
         self._sent_writer_alive: bool | None = None
+        self._next_read = 0  # one past the last record read into the backlog
         self.corruption: list[FormatError] = []
+        self.lost: list[tuple[int, int]] = []  # (first, last) seq ranges the log skips
+        self.delivered = 0  # batches and files the server took: progress, for the backoff
         self.finished = False
 
     # ------------------------------------------------------------ reading
@@ -58,10 +70,41 @@ class RunShipper:
             tail = self._tails.get(index)
             if tail is None:
                 tail = self._tails[index] = SegmentTail(path, self.corruption.append)
-            frames = tail.poll()
+            frames = self._in_order(tail.poll())
             if frames:
                 out.append(Pending(index, frames))
         return out
+
+    def _in_order(self, frames: list[Frame]) -> list[Frame]:
+        """Frames that continue the sequence; a skip is recorded in ``lost``, a frame
+        overlapping what was read (a duplicate left by corruption) is not shipped."""
+        out = []
+        for frame in frames:
+            if frame.first_seq < self._next_read:
+                continue
+            if frame.first_seq > self._next_read:
+                self.lost.append((self._next_read, frame.first_seq - 1))
+            self._next_read = frame.last_seq + 1
+            out.append(frame)
+        return out
+
+    def _reset_reading(self) -> None:
+        self._tails = {}
+        self._backlog = []
+        self._next_read = 0
+        self.corruption = []
+        self.lost = []
+
+    def relocate(self, run_dir: Path) -> None:
+        """The run directory moved (same run id): read it from its new place."""
+        self.dir = run_dir
+        self.position.path = str(run_dir)
+        self._reset_reading()
+        self.acked = None
+
+    @property
+    def lost_records(self) -> int:
+        return sum(last - first + 1 for first, last in self.lost)
 
     def local_seq(self) -> int:
         """One past the last complete record read locally."""
@@ -73,10 +116,12 @@ class RunShipper:
     # ------------------------------------------------------------ shipping
 
     def resync(self) -> None:
-        """Forget local reading state and ask the server where it stands."""
+        """Ask the server where it stands. Frames read are kept when its mark is within
+        them; below them, the run is read again from its start."""
         self.acked = self.client.position(self.project, self.run_id)
-        self._tails = {}
-        self._backlog = []
+        read_from = self._backlog[0].frames[0].first_seq if self._backlog else self._next_read
+        if self.acked < read_from:
+            self._reset_reading()
         self.position.acked_seq = self.acked
 
     def ship(self) -> bool:
@@ -85,20 +130,26 @@ class RunShipper:
         after an error the next call asks the server again."""
         try:
             return self._ship()
-        except SyncError as exc:
+        except (SyncError, OSError, FormatError) as exc:
             self.acked = None  # never trust a position after an error
             self.position.last_error = str(exc)
             self.positions.save(self.position)
-            raise
+            if isinstance(exc, SyncError):
+                raise
+            if isinstance(exc, OSError):  # the directory moved, a disk hiccup: retried
+                raise LocalReadError(f"{self.dir}: {exc}") from exc
+            raise SyncError(f"{self.dir}: {exc}") from exc  # e.g. a newer format
 
     def _ship(self) -> bool:
         if self.acked is None:
             self.resync()
         assert self.acked is not None
+        # Liveness first: a writer found gone had written all it ever will before the
+        # read below, so "gone" is never sent ahead of the run's last records.
+        alive = writer_alive(self.dir)
         self._backlog.extend(self._read_new_frames())
         progressed = False
-        gap_ok = bool(self.corruption)
-        alive = writer_alive(self.dir)
+        gap_ok = bool(self.lost)
         while self._backlog:
             pending = self._backlog[0]
             batch, rest = _take_batch(pending.frames, self.acked)
@@ -114,6 +165,7 @@ class RunShipper:
                 self.project, self.run_id, pending.segment, data,
                 allow_gap=gap_ok, writer_alive=alive)
             self._sent_writer_alive = alive
+            self.delivered += 1
             progressed = True
             self.finished = self.finished or _has_finish(batch)
             pending.frames = rest
@@ -142,7 +194,16 @@ class RunShipper:
                 if record.type in (RecordType.FILE, RecordType.TABLE):
                     sha = record.body.get("sha256")
                     if isinstance(sha, str):
-                        self.client.upload_blob(sha, blob_path(self.dir, sha))
+                        self._upload_blob(record.body, sha)
+
+    def _upload_blob(self, body: dict[str, object], sha: str) -> None:
+        path = blob_path(self.dir, sha)
+        if not path.is_file():  # the server would refuse the record: not retried
+            raise SyncError(f"attached file {body.get('name') or body.get('key')!r} "
+                            f"({sha}) is missing from {self.dir}: the run cannot be shipped "
+                            f"past record {self.acked}")
+        self.client.upload_blob(sha, path)
+        self.delivered += 1
 
     @property
     def caught_up(self) -> bool:
@@ -196,4 +257,4 @@ def run_identity(run_dir: Path) -> tuple[str, str] | None:
     return None
 
 
-__all__ = ["RunShipper", "run_identity"]
+__all__ = ["LocalReadError", "RunShipper", "run_identity"]

@@ -38,12 +38,19 @@ def needs_polling(path: Path) -> bool:
     return filesystem_type(path) in NETWORK_FILESYSTEMS
 
 
+# Events that are no change: the daemon's own reads cause them, and waking on them made
+# an idle daemon spin (each round opens the files it watches).
+_NOT_CHANGES = frozenset({"opened", "closed_no_write"})
+
+
 class Watcher:
-    """Sets ``wake`` whenever something changes under the roots."""
+    """Sets ``wake`` whenever something changes under the roots, and ``new_paths`` when a
+    file or directory appears (a new run to discover now, not at the next rescan)."""
 
     def __init__(self, roots: list[Path], wake: threading.Event) -> None:
         self.roots = roots
         self.wake = wake
+        self.new_paths = threading.Event()
         self._observer: Any = None
 
     def start(self) -> bool:
@@ -51,10 +58,14 @@ class Watcher:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 
-        wake = self.wake
+        wake, new_paths = self.wake, self.new_paths
 
         class Hint(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in _NOT_CHANGES:
+                    return
+                if event.event_type in ("created", "moved"):
+                    new_paths.set()
                 wake.set()
 
         observer = Observer()
