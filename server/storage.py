@@ -95,8 +95,17 @@ class StoredRun:
             self.segment = segments[-1][0]
 
     def _truncate_torn_tails(self) -> None:
-        """Cut off partial frames a crash of this server left (it is the only writer)."""
-        for _, path in list_segments(self.dir):
+        """Cut the copy back to the last committed batch (the server is its only writer):
+        a batch a crash interrupted is not committed, not even its complete frames."""
+        mark = read_commit_mark(self.dir)
+        for index, path in list_segments(self.dir):
+            if mark is not None and index > mark[0]:
+                path.unlink()  # opened by the interrupted batch
+                continue
+            if mark is not None and index == mark[0] and path.stat().st_size > mark[1]:
+                with open(path, "r+b") as f:
+                    f.truncate(mark[1])
+                    os.fsync(f.fileno())
             data = path.read_bytes()
             if len(data) < FILE_HEADER_SIZE:
                 path.unlink()
@@ -301,8 +310,11 @@ class Storage:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            size = f.tell()
         if created:
             fsync_dir(path.parent)
+        # The commit point: until this mark is in place the batch does not exist.
+        write_commit_mark(run.dir, segment, size)
         run.segment = max(run.segment, segment)
         if run.view is None:
             run.view = LocalRun(run.dir)
@@ -408,3 +420,29 @@ def _check_sha(sha: str) -> str:
         raise BadBatch(f"{sha!r} is not a lowercase hex SHA-256")
     return sha
 
+
+
+_COMMIT_MARK = "server-commit.json"
+
+
+def write_commit_mark(run_dir: Path, segment: int, size: int) -> None:
+    """Record (segment, size) of the last committed batch: temp file, fsync, rename.
+    The file is ignored by readers (SPEC.md §2: other names in a run directory)."""
+    import json
+
+    tmp = run_dir / f"{_COMMIT_MARK}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"segment": segment, "size": size}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, run_dir / _COMMIT_MARK)
+
+
+def read_commit_mark(run_dir: Path) -> tuple[int, int] | None:
+    import json
+
+    try:
+        data = json.loads((run_dir / _COMMIT_MARK).read_text())
+        return int(data["segment"]), int(data["size"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None  # no batch committed yet, or a copy from before marks: frames decide

@@ -120,3 +120,19 @@ def test_the_index_is_rebuilt_when_lost(tmp_path: Path) -> None:
     rebuilt = Storage(tmp_path / "server")
     row = rebuilt.index.get("p", "r1")
     assert row is not None and row["status"] == "finished" and row["summary"]["i"] == ROWS - 1
+
+
+def test_a_batch_interrupted_by_a_crash_is_not_committed_at_all(tmp_path: Path) -> None:
+    client = _client_run(tmp_path)
+    storage = Storage(tmp_path / "server")
+    index, frames = _segments(client)[0]
+    first = storage.commit("p", "r1", index, b"".join(frames[:2])).next_seq
+    path = list_segments(storage.run_dir("p", "r1"))[0][1]
+    committed_size = path.stat().st_size
+    with open(path, "ab") as f:  # the crash: two whole frames and part of a third, no mark
+        f.write(frames[2] + frames[3] + frames[4][:50])
+    restarted = Storage(tmp_path / "server")
+    assert restarted.load("p", "r1").next_seq == first  # all of the batch, or none of it
+    assert path.stat().st_size == committed_size
+    assert restarted.commit("p", "r1", index, b"".join(frames)).next_seq > first
+    assert flightlog.open_run(restarted.run_dir("p", "r1")).findings == []
