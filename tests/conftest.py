@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +22,11 @@ def no_leaked_writer_threads() -> Iterator[None]:
         thread.join(timeout=5)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"test left flightlog threads running (a run not finished?): {still}"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty root for run directories."""
+    path = tmp_path / "runs"
+    path.mkdir()
+    return path

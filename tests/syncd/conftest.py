@@ -46,13 +46,6 @@ def server(start_server: Callable[..., Server]) -> Server:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "runs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+import waiting
 from flightlog.format.reader import iter_records
 
 import flightlog
@@ -43,16 +44,7 @@ TRAINER = HERE / "trainer.py"
 
 def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
                interval: float = 0.01) -> Any:
-    """Poll ``condition`` until it returns something truthy (returned) or ``timeout``
-    seconds pass (the test fails, naming ``what``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    return waiting.wait_until(condition, timeout, what, interval)
 
 
 def free_port() -> int:

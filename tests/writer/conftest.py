@@ -32,13 +32,6 @@ def _no_leaked_writer_threads() -> Iterator[None]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "runs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def new_run(root: Path) -> Callable[..., flightlog.Run]:
     def make(project: str = "proj", **kwargs: Any) -> flightlog.Run:
         kwargs.setdefault("flush_interval", 0.05)

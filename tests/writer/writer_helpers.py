@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import waiting
 
 from flightlog.cli import main as cli_main
 
@@ -34,16 +35,7 @@ CHILD = Path(__file__).with_name("child_writer.py")
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
                interval: float = 0.005) -> Any:
-    """Poll ``condition`` until it returns something truthy (returned) or ``timeout``
-    seconds pass (the test fails, naming ``what``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    return waiting.wait_until(condition, timeout, what, interval)
 
 
 def verify(*paths: str | os.PathLike[str]) -> tuple[int, str]:
