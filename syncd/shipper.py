@@ -60,7 +60,6 @@ class RunShipper:
         self.corruption: list[FormatError] = []
         self.lost: list[tuple[int, int]] = []  # (first, last) seq ranges the log skips
         self.delivered = 0  # batches and files the server took: progress, for the backoff
-        self.finished = False
 
     # ------------------------------------------------------------ reading
 
@@ -167,7 +166,6 @@ class RunShipper:
             self._sent_writer_alive = alive
             self.delivered += 1
             progressed = True
-            self.finished = self.finished or _has_finish(batch)
             pending.frames = rest
             if not rest:
                 self._backlog.pop(0)
@@ -223,16 +221,6 @@ def _take_batch(frames: list[Frame], acked: int) -> tuple[list[Frame], list[Fram
         batch.append(frame)
         size += len(frame.payload) + 28
     return batch, []
-
-
-def _has_finish(frames: list[Frame]) -> bool:
-    for frame in frames:
-        try:
-            if any(r.type == RecordType.FINISH for r in decode_frame(frame)):
-                return True
-        except FormatError:
-            pass
-    return False
 
 
 def run_identity(run_dir: Path) -> tuple[str, str] | None:
