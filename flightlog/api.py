@@ -10,6 +10,7 @@ objects of the :class:`RunLike` protocol.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import msgpack
 
 from .errors import FileNotInRun, RunNotFound, ServerRejected
+from .format.mediaitem import MediaItem
 from .syncd.client import HttpSyncClient, _check
 
 _MSGPACK = {"Accept": "application/msgpack"}
@@ -54,6 +56,8 @@ class RunLike(Protocol):
     def history(self) -> Any: ...
     def get_metrics(self) -> dict[str, Any]: ...
     def tables(self) -> dict[str, Any]: ...
+    def charts(self) -> dict[str, dict[str, Any]]: ...
+    def media(self) -> dict[str, list[MediaItem]]: ...
     def get_file_names(self) -> list[str]: ...
     def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None
                       ) -> Path: ...
@@ -126,6 +130,32 @@ class RemoteRun:
                 "GET", f"/api/v1/runs/{self.project}/{self.id}/tables/{_segment(name)}")
             out[name] = pa.ipc.open_stream(io.BytesIO(response.content)).read_all()
         return out
+
+    def charts(self) -> dict[str, dict[str, Any]]:
+        """name → the Vega-Lite spec last logged under it, data inlined."""
+        return {name: entry["spec"] for name, entry in self._get("/charts").items()}
+
+    def media(self) -> dict[str, list[MediaItem]]:
+        """name → every image, HTML page and plotly figure logged under it; an item's
+        ``read_bytes()`` downloads it (and checks its SHA-256)."""
+        out = {}
+        for name, items in self._get("/media").items():
+            out[name] = [MediaItem(name, i["kind"], i["mime"], i["sha256"], i["size"],
+                                   i["caption"], i["step"], i["width"], i["height"],
+                                   fetch=functools.partial(self._blob, i["sha256"]))
+                         for i in items]
+        return out
+
+    def _blob(self, sha256: str) -> bytes:
+        response = self._api._client._request(
+            "GET", f"/api/v1/runs/{self.project}/{self.id}/blobs/{sha256}")
+        return bytes(response.content)
+
+    def show(self) -> Any:
+        """Draw this run's page inline in Jupyter (``flightlog[notebook]``)."""
+        from .notebook import show
+
+        return show(self)
 
     def get_file_names(self) -> list[str]:
         return sorted(f["name"] for f in self._detail()["files"])

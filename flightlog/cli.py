@@ -1,4 +1,4 @@
-"""The ``flightlog`` command: ``ls``, ``show``, ``verify``, ``dump``.
+"""The ``flightlog`` command: ``ls``, ``show``, ``verify``, ``dump``, ``report``.
 
 Exit status: 0 on success; 1 when ``verify`` or ``dump`` found corruption; 2 on a usage
 error or a path that is not a run.
@@ -97,6 +97,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     lines.append("tables: " + (", ".join(f"{k} ({t.num_rows} rows)" for k, t in
                                           tables.items()) or "(none)"))
     state = run.state
+    lines.append("charts:" + ("" if state.chart_entries else " (none)"))
+    lines.extend(f"  {key}  {entry.kind}" + (f"  step {entry.step}" if entry.step is not None
+                                              else "")
+                 for key, entry in state.chart_entries.items())
+    lines.append("media:" + ("" if state.media else " (none)"))
+    for key, items in state.media.items():
+        kinds = sorted({item.kind for item in items})
+        last = items[-1]
+        lines.append(f"  {key}  {len(items)} x {'/'.join(kinds)}"
+                     + (f" ({last.width}x{last.height})" if last.width else "")
+                     + (f", last at step {last.step}" if last.step is not None else "")
+                     + (f"  {last.caption!r}" if last.caption else ""))
     lines.append("files: " + (", ".join(f"{f.name} ({_human_size(f.size)})" for f in
                                          state.files.values()) or "(none)"))
     if run.dropped:
@@ -254,6 +266,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    out = write_report(args.run_dirs, args.output)
+    print(f"wrote {out} ({_human_size(out.stat().st_size)}): open it in a browser, no "
+          f"network needed")
+    return 0
+
+
 def _sync_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="run directories or roots of them")
     p.add_argument("--server", help="server URL (default $FLIGHTLOG_SERVER)")
@@ -272,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="one line per run under ROOT")
     p.add_argument("root", nargs="?", help="default: $FLIGHTLOG_DIR, else ./flightlog")
     p.set_defaults(func=cmd_ls)
-    p = sub.add_parser("show", help="a run's config, summary, metrics, tables and files")
+    p = sub.add_parser("show", help="a run's config, summary, metrics, tables, charts, "
+                                    "media and files")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_show)
     p = sub.add_parser("verify", help="check every frame, record and attached file; exit 1 "
@@ -299,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, help="scan every POLL seconds instead of using "
                    "filesystem events (NFS, Lustre); automatic where needed")
     p.set_defaults(func=cmd_syncd)
+    p = sub.add_parser("report", help="one self-contained HTML file of runs (run pages, and "
+                       "their comparison): opens from disk without a network")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", default="report.html", help="default: report.html")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("status", help="records written locally vs acknowledged by the server")
     _sync_options(p)
     p.set_defaults(func=cmd_status)

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from flightlog.errors import FileNotInRun, FormatError, RunNotFound
 
+from .mediaitem import MediaItem
 from .reader import Finding, RunLogReader
 from .rundir import blob_path, dir_size, is_run_dir, writer_alive
 from .state import RunState
@@ -127,8 +128,28 @@ class LocalRun:
         return self.state.get_metrics(self._open_blob)
 
     def tables(self) -> dict[str, Any]:
-        """name → ``pyarrow.Table`` (``log_table`` and ``log_row``)."""
+        r"""name → ``pyarrow.Table`` (``log_table``, ``log_row`` and logged ``Table``\ s;
+        media cells are structs naming their file, SPEC.md §10.3)."""
         return self.state.tables(self._open_blob)
+
+    def charts(self) -> dict[str, dict[str, Any]]:
+        """name → the Vega-Lite spec last logged under it, data inlined (ready for any
+        Vega-Lite renderer: ``altair.Chart.from_dict``, vega-embed, vl-convert)."""
+        return self.state.charts(self._open_blob)
+
+    def media(self) -> dict[str, list[MediaItem]]:
+        """name → every image, HTML page and plotly figure logged under it, in order;
+        ``item.path`` is its file, ``item.read_bytes()`` checks its SHA-256."""
+        return {key: [MediaItem(e.key, e.kind, e.mime, e.sha256, e.size, e.caption, e.step,
+                                e.width, e.height, path=blob_path(self.dir, e.sha256))
+                      for e in entries]
+                for key, entries in self.state.media.items()}
+
+    def show(self) -> Any:
+        """Draw the run page inline in Jupyter (``pip install 'flightlog[notebook]'``)."""
+        from flightlog.notebook import show
+
+        return show(self)
 
     # ------------------------------------------------------------ files
 

@@ -21,6 +21,8 @@ class RecordType(IntEnum):
     FILE = 11
     FINISH = 12
     DROPPED = 13
+    CHART = 14
+    MEDIA = 15
 
 
 KNOWN_TYPES = frozenset(int(t) for t in RecordType)
@@ -43,3 +45,19 @@ class Record:
             return RecordType(self.type).name.lower()
         except ValueError:
             return f"unknown-{self.type}"
+
+
+def attached_blobs(body: dict[str, Any]) -> list[str]:
+    """The SHA-256s of the attached files a record needs (SPEC.md §10): its ``sha256``
+    and every entry of its ``blobs``. The rule holds for every record type, unknown ones
+    included, so a reader or the sync daemon of an older minor version still ships and
+    checks the files of newer record types. Values that are not str are left out here
+    (the record's type handler reports them)."""
+    found = []
+    sha = body.get("sha256")
+    if type(sha) is str:
+        found.append(sha)
+    extra = body.get("blobs")
+    if type(extra) is list:
+        found.extend(b for b in extra if type(b) is str)
+    return found

@@ -33,7 +33,17 @@ def run_dir_for(root: str | os.PathLike[str], project: str, run_id: str) -> Path
 
 
 def blob_path(run_dir: str | os.PathLike[str], sha256: str) -> Path:
+    """Where the attached file of that SHA-256 lives (SPEC.md §2). A name that is not 64
+    lowercase hex digits is refused, so a record can never point outside the store."""
+    if len(sha256) != 64 or not all(c in _HEX for c in sha256):
+        from flightlog.errors import FormatError
+
+        raise FormatError(f"attached file name {sha256[:80]!r} is not a lowercase hex "
+                          f"SHA-256", path=str(run_dir))
     return Path(run_dir) / FILES_DIR / "sha256" / sha256[:2] / sha256[2:]
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def lock_path(run_dir: str | os.PathLike[str]) -> Path:

@@ -32,6 +32,35 @@ class FileEntry:
     time: float
 
 
+@dataclass(frozen=True, slots=True)
+class ChartEntry:
+    """A logged chart (SPEC.md §10.2): its data file, Vega-Lite spec (JSON text) and
+    what made it."""
+
+    key: str
+    sha256: str
+    spec: str
+    kind: str
+    step: int | None
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEntry:
+    """A logged image, HTML page or plotly figure (SPEC.md §10.1)."""
+
+    key: str
+    kind: str
+    mime: str
+    sha256: str
+    size: int
+    caption: str | None
+    step: int | None
+    width: int | None
+    height: int | None
+    time: float
+
+
 @dataclass
 class RunState:
     """Everything SPEC.md §11 derives, kept up to date record by record."""
@@ -54,6 +83,10 @@ class RunState:
     lists: dict[str, list[Any]] = field(default_factory=dict)
     table_parts: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
     files: dict[str, FileEntry] = field(default_factory=dict)
+    #: The last chart logged under each key.
+    chart_entries: dict[str, ChartEntry] = field(default_factory=dict)
+    #: Every image, HTML page and plotly figure logged under each key, in order.
+    media: dict[str, list[MediaEntry]] = field(default_factory=dict)
     #: The summary so far: every key's last logged or explicitly set value, in log order
     #: (a later log of a deleted or set key takes its place again).
     summary_values: dict[str, Any] = field(default_factory=dict)
@@ -116,7 +149,27 @@ class RunState:
         self.table_parts.setdefault(_key(body), []).append(("row", row))
 
     def _table(self, body: dict[str, Any]) -> None:
-        self.table_parts.setdefault(_key(body), []).append(("file", _sha(body)))
+        parts = self.table_parts.setdefault(_key(body), [])
+        if body.get("replace") is True:  # a new version of a logged Table (SPEC.md §8)
+            parts.clear()
+        parts.append(("file", _sha(body)))
+
+    def _chart(self, body: dict[str, Any]) -> None:
+        spec = body["spec"]
+        if type(spec) is not str:
+            raise TypeError("spec is not a str")
+        key = _key(body)
+        self.chart_entries[key] = ChartEntry(key, _sha(body), spec, str(body.get("kind", "custom")),
+                                      _opt_int(body.get("step")), float(body.get("time", 0.0)))
+
+    def _media(self, body: dict[str, Any]) -> None:
+        key = _key(body)
+        caption = body.get("caption")
+        self.media.setdefault(key, []).append(MediaEntry(
+            key, str(body["kind"]), str(body["mime"]), _sha(body), int(body["size"]),
+            None if caption is None else str(caption), _opt_int(body.get("step")),
+            _opt_int(body.get("width")), _opt_int(body.get("height")),
+            float(body.get("time", 0.0))))
 
     def _summary(self, body: dict[str, Any]) -> None:
         for key, value in dict(body.get("set") or {}).items():
@@ -202,6 +255,20 @@ class RunState:
                     out[key] = _rows_table([r for p in pieces for r in p.to_pylist()])
         return out
 
+    def charts(self, open_blob: OpenBlob) -> dict[str, dict[str, Any]]:
+        """name → the last Vega-Lite spec logged under it, its data inlined (SPEC.md
+        §10.2): ready for any Vega-Lite renderer."""
+        import pyarrow.ipc as ipc
+
+        from .vega import inline_data
+
+        out = {}
+        for key, entry in self.chart_entries.items():
+            with open_blob(entry.sha256) as f:
+                table = ipc.open_file(f).read_all()
+            out[key] = inline_data(entry.spec, table)
+        return out
+
     @property
     def steps(self) -> int:
         """Number of distinct steps in the history."""
@@ -248,6 +315,14 @@ def _sha(body: dict[str, Any]) -> str:
     return sha
 
 
+def _opt_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise TypeError(f"{value!r} is not an int")
+    return value
+
+
 def _one_or_list(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else list(values)
 
@@ -269,6 +344,8 @@ _HANDLERS: dict[int, Callable[[RunState, dict[str, Any]], None]] = {
     RecordType.FILE: RunState._file,
     RecordType.FINISH: RunState._finish,
     RecordType.DROPPED: RunState._dropped,
+    RecordType.CHART: RunState._chart,
+    RecordType.MEDIA: RunState._media,
     RecordType.SEGMENT: lambda state, body: None,
 }
 

@@ -10,12 +10,13 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flightlog.errors import FlightlogError, FormatError
 
 from ._constants import FILE_HEADER_SIZE
 from .reader import RunLogReader, decode_frame
-from .records import Record, RecordType
+from .records import Record, RecordType, attached_blobs
 from .rundir import blob_path, find_run_dirs, is_run_dir, writer_alive
 from .segment import SegmentTail
 from .state import RunState
@@ -129,27 +130,29 @@ def _check_files(report: Report, run_dir: Path, records: list[Record]) -> None:
     seen: set[str] = set()
     for record in records:
         body = record.body
-        if record.type not in (RecordType.FILE, RecordType.TABLE):
-            continue
-        sha = body.get("sha256")
-        if not isinstance(sha, str) or sha in seen:
-            continue
-        seen.add(sha)
-        report.files += 1
-        path = blob_path(run_dir, sha)
-        what = body.get("name") or body.get("key")
-        try:
-            digest = _sha256(path)
-        except FileNotFoundError:
-            report.problems.append(f"{path}: attached file {what!r} is missing")
-            continue
-        if digest != sha:
-            report.problems.append(f"{path}: attached file {what!r} does not match its "
-                                   f"SHA-256 (content {digest})")
-        elif "size" in body and body["size"] != path.stat().st_size:
-            report.problems.append(f"{path}: attached file {what!r} has "
-                                   f"{path.stat().st_size} bytes, the record says "
-                                   f"{body['size']}")
+        for sha in attached_blobs(body):
+            if sha in seen:
+                continue
+            seen.add(sha)
+            report.files += 1
+            _check_file(report, run_dir, body, sha)
+
+
+def _check_file(report: Report, run_dir: Path, body: dict[str, Any], sha: str) -> None:
+    path = blob_path(run_dir, sha)
+    what = body.get("name") or body.get("key")
+    try:
+        digest = _sha256(path)
+    except (FileNotFoundError, ValueError):
+        report.problems.append(f"{path}: attached file {what!r} is missing")
+        return
+    if digest != sha:
+        report.problems.append(f"{path}: attached file {what!r} does not match its "
+                               f"SHA-256 (content {digest})")
+    elif "size" in body and body.get("sha256") == sha and body["size"] != path.stat().st_size:
+        report.problems.append(f"{path}: attached file {what!r} has "
+                               f"{path.stat().st_size} bytes, the record says "
+                               f"{body['size']}")
 
 
 def _sha256(path: Path) -> str:

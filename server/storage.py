@@ -35,7 +35,7 @@ from flightlog.format._framing import Frame, scan_frames
 from flightlog.format._fsutil import fsync_dir
 from flightlog.format.localrun import LocalRun
 from flightlog.format.reader import Finding, decode_frame
-from flightlog.format.records import Record, RecordType
+from flightlog.format.records import Record, RecordType, attached_blobs
 from flightlog.format.rundir import blob_path, check_name
 from flightlog.format.segment import encode_file_header, list_segments, segment_path
 from flightlog.format.state import RunState
@@ -279,8 +279,10 @@ class Storage:
 
     def _check_blobs(self, records: list[Record], next_seq: int) -> None:
         for record in records:
-            if record.type in (RecordType.FILE, RecordType.TABLE):
-                sha = record.body["sha256"]
+            for sha in attached_blobs(record.body):
+                if not _is_sha256(sha):
+                    raise BadBatch(f"record {record.seq} names attached file {sha!r}, which "
+                                   f"is not a lowercase hex SHA-256")
                 if not self._blob(sha).exists():
                     raise Conflict(f"record {record.seq} names file {sha}, which has not been "
                                    f"uploaded", next_seq=next_seq, code="missing-blob")
@@ -333,8 +335,7 @@ class Storage:
     def _link_blobs(self, run: StoredRun, records: list[Record]) -> None:
         """Hard-link attached files into the run directory, so it stands on its own."""
         for record in records:
-            if record.type in (RecordType.FILE, RecordType.TABLE):
-                sha = record.body["sha256"]
+            for sha in attached_blobs(record.body):
                 target = blob_path(run.dir, sha)
                 if target.exists():
                     continue
@@ -446,3 +447,7 @@ def read_commit_mark(run_dir: Path) -> tuple[int, int] | None:
         return int(data["segment"]), int(data["size"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None  # no batch committed yet, or a copy from before marks: frames decide
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

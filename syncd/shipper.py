@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flightlog.format._framing import Frame, encode_frame
 from flightlog.format.reader import decode_frame
-from flightlog.format.records import RecordType
+from flightlog.format.records import RecordType, attached_blobs
 from flightlog.format.rundir import blob_path, writer_alive
 from flightlog.format.segment import SegmentTail, list_segments
 
@@ -189,10 +189,8 @@ class RunShipper:
             except FormatError:
                 continue  # the server refuses it with a clear answer
             for record in records:
-                if record.type in (RecordType.FILE, RecordType.TABLE):
-                    sha = record.body.get("sha256")
-                    if isinstance(sha, str):
-                        self._upload_blob(record.body, sha)
+                for sha in attached_blobs(record.body):
+                    self._upload_blob(record.body, sha)
 
     def _upload_blob(self, body: dict[str, object], sha: str) -> None:
         path = blob_path(self.dir, sha)

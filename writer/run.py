@@ -40,6 +40,7 @@ from .background import BackgroundWriter, Item, Taken
 from .blobs import store_blob, store_bytes
 from .history import HistoryBuffer
 from .lock import WriterLock
+from .rich import ipc_file, prepare, split_rich
 from .values import MAX_KEY_CHARS, check_key, flatten, plain, scalar
 
 _INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
@@ -172,7 +173,9 @@ class Run:
         return payload
 
     def _queue(self, record_type: RecordType, body: dict[str, Any], key: str = "") -> None:
-        payload = self._packed(record_type, body, key)
+        self._queue_packed(self._packed(record_type, body, key))
+
+    def _queue_packed(self, payload: bytes) -> None:
         with self._lock:
             if self._hist.rows:
                 self._items.append(self._hist)
@@ -220,11 +223,13 @@ class Run:
 
     def _log_row(self, data: dict[str, Any], step: Any, commit: bool | None) -> None:
         self._check_open()
+        rich: dict[str, Any] = {}
         # Fast path: flat dicts of str -> float/int need no conversion at all.
         for k, v in data.items():
             t = type(v)
             if ((t is not float and (t is not int or not _INT_MIN <= v <= _UINT_MAX))
                     or type(k) is not str or not k or k[0] == "_" or len(k) > MAX_KEY_CHARS):
+                data, rich = split_rich(data)
                 data = flatten(data)
                 break
         if step is None:
@@ -233,15 +238,23 @@ class Run:
         else:
             at = self._check_step(step)
             advance = bool(commit)
+        # Tables, charts and media become their own records (their files stored now);
+        # any of them failing leaves this call without effect.
+        prepared = [(key, record) for key, value in rich.items()
+                    for record in prepare(self.dir, key, value, at)]
+        payloads = [self._packed(rtype, body, key) for key, (rtype, body) in prepared]
         now = time.time()
-        with self._lock:
-            if self._pending_rows >= MAX_BUFFERED_ROWS:
-                self._dropped_rows += 1
-                return
-            self._pending_rows += 1
-            self._hist.append(at, now, data)
+        if data:
+            with self._lock:
+                if self._pending_rows >= MAX_BUFFERED_ROWS:
+                    self._dropped_rows += 1
+                    return
+                self._pending_rows += 1
+                self._hist.append(at, now, data)
         self._step = at + 1 if advance else at
         self._last.update(data)
+        for payload in payloads:
+            self._queue_packed(payload)
 
     def _check_step(self, step: Any) -> int:
         try:
@@ -297,6 +310,22 @@ class Run:
         rows = ipc.open_file(io.BytesIO(data)).read_all().num_rows
         self._queue(RecordType.TABLE, {"key": key, "sha256": sha, "rows": rows,
                                        "time": time.time()}, key)
+
+    def log_image(self, name: str, path: str | os.PathLike[str] | None = None,
+                  plot: Any = None, description: str = "") -> None:
+        """Azure ``run.log_image(name, path=None, plot=None)``: an image file, or a
+        matplotlib figure (or ``pyplot``) drawn as PNG. Exactly one of the two."""
+        self._check_open()
+        key = check_key(name)
+        if (path is None) == (plot is None):
+            raise InvalidValue(f"log_image({key!r}) takes exactly one of path= and plot=",
+                               key=key)
+        from flightlog.media import Image
+
+        image = Image(path if path is not None else plot,
+                      caption=str(description) if description else None)
+        for rtype, body in prepare(self.dir, key, image, None):
+            self._queue(rtype, body, key)
 
     def tag(self, key: str, value: Any = None) -> None:
         """Azure ``run.tag(key, value)``."""
@@ -372,6 +401,13 @@ class Run:
     def dropped(self) -> int:
         """Records dropped so far because writing failed for too long."""
         return self._writer.dropped_total
+
+    def show(self) -> Any:
+        """Draw this run's page inline in Jupyter, refreshing while it runs (Azure's
+        RunDetails widget; ``pip install 'flightlog[notebook]'``)."""
+        from flightlog.notebook import show
+
+        return show(self)
 
     def __enter__(self) -> Run:
         return self
@@ -491,10 +527,7 @@ def _arrow_ipc(key: str, value: Mapping[str, Any]) -> bytes:
         table = pa.table(columns)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InvalidValue(f"log_table({key!r}): {exc}", key=key) from exc
-    sink = io.BytesIO()
-    with pa.ipc.new_file(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue()
+    return ipc_file(table)
 
 
 # ---------------------------------------------------------------- the current run

@@ -485,7 +485,9 @@ BODIES: dict[int, Any] = {
                                             "time": F64}, optional={"description": TEXT}),
     RecordType.ROW: st.fixed_dictionaries({"key": KEY, "row": MAP, "time": F64}),
     RecordType.TABLE: st.fixed_dictionaries({"key": KEY, "sha256": SHA, "rows": UINT,
-                                             "time": F64}),
+                                             "time": F64},
+                                            optional={"step": UINT, "replace": st.booleans(),
+                                                      "blobs": st.lists(SHA, max_size=3)}),
     RecordType.SUMMARY: st.fixed_dictionaries({"set": MAP},
                                               optional={"delete": st.lists(TEXT,
                                                                            max_size=3)}),
@@ -496,6 +498,13 @@ BODIES: dict[int, Any] = {
     RecordType.FINISH: st.fixed_dictionaries({"exit_code": st.integers(-(2**31), 2**31),
                                               "time": F64}),
     RecordType.DROPPED: st.fixed_dictionaries({"records": UINT, "reason": TEXT}),
+    RecordType.CHART: st.fixed_dictionaries({"key": KEY, "sha256": SHA, "rows": UINT,
+                                             "spec": TEXT, "kind": TEXT, "time": F64},
+                                            optional={"step": UINT}),
+    RecordType.MEDIA: st.fixed_dictionaries({
+        "key": KEY, "kind": st.sampled_from(["image", "html", "plotly"]), "mime": TEXT,
+        "sha256": SHA, "size": UINT, "time": F64},
+        optional={"caption": TEXT, "width": UINT, "height": UINT, "step": UINT}),
 }
 RECORDS = st.sampled_from(sorted(BODIES)).flatmap(
     lambda t: st.tuples(st.just(int(t)), BODIES[t]))

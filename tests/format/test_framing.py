@@ -101,6 +101,7 @@ def test_mask_edge_values() -> None:
 
 
 FILE_HEADER_V1_0 = bytes.fromhex("89464c5345470d0a 0100 0000 b2d8e277")
+FILE_HEADER_V1_1 = bytes.fromhex("89464c5345470d0a 0100 0100 77b53488")
 
 
 def test_file_header_bytes() -> None:
@@ -108,9 +109,10 @@ def test_file_header_bytes() -> None:
     assert len(head) == FILE_HEADER_SIZE == 16
     assert head[0:8] == b"\x89FLSEG\r\n" == bytes.fromhex("89464C5345470D0A")
     assert head[8:10] == b"\x01\x00"  # major 1, little-endian u16
-    assert head[10:12] == b"\x00\x00"  # minor 0
+    assert head[10:12] == b"\x01\x00"  # minor 1 (SPEC.md 1.1)
     assert head[12:16] == le32(ref_mask(ref_crc32c(head[:12])))
-    assert head == FILE_HEADER_V1_0
+    assert head == FILE_HEADER_V1_1
+    assert encode_file_header(1, 0) == FILE_HEADER_V1_0
 
 
 def test_file_header_version_fields_are_little_endian_u16() -> None:
@@ -150,7 +152,7 @@ def test_unknown_major_version_is_unsupported(major: int) -> None:
     with pytest.raises(UnsupportedVersion) as info:
         parse_file_header(encode_file_header(major, 3), "seg")
     assert info.value.found == (major, 3)
-    assert info.value.supported == (1, 0)
+    assert info.value.supported == (1, 1)
     assert info.value.offset == 8
 
 

@@ -508,7 +508,7 @@ def test_future_major_version_is_unsupported_even_when_salvaging(run: Path,
     expect_strict(run, UnsupportedVersion, 8)
     with pytest.raises(UnsupportedVersion) as info:
         RunLogReader(run).poll()
-    assert info.value.found == (major, 0) and info.value.supported == (1, 0)
+    assert info.value.found == (major, 1) and info.value.supported == (1, 1)
     assert info.value.offset == 8
     with pytest.raises(UnsupportedVersion):
         open_run(run)

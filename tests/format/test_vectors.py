@@ -127,7 +127,7 @@ def test_run_reader_returns_vector_records_and_findings(tmp_path: Path, name: st
         assert info.value.offset == facts["fatal"]["offset"]
         assert info.value.path == str(seg)
         assert info.value.found == tuple(facts["version"])
-        assert info.value.supported == (1, 0)
+        assert info.value.supported == (1, 1)
         return
     records = reader.poll()
     got = [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body)}

@@ -56,7 +56,7 @@ class Segment:
     """A segment being assembled, with the JSON facts a reader must reproduce."""
 
     def __init__(self, header: bytes | None = None) -> None:
-        self.data = bytearray(encode_file_header() if header is None else header)
+        self.data = bytearray(encode_file_header(1, 0) if header is None else header)
         self.frames: list[dict[str, Any]] = []
         self.records: list[dict[str, Any]] = []
 
