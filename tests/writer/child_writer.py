@@ -66,6 +66,28 @@ def mode_kill(root: str, project: str, run_id: str, segment_bytes: str, width: s
             time.sleep(0.001)  # "training": at most ~20k steps/s keeps the test's data small
 
 
+def mode_media(root: str, project: str, run_id: str) -> None:
+    """Logs an image and a chart every step and a table of image cells every 5th, for
+    the SIGKILL test of attached files (a record never names a file that is not there)."""
+    import numpy as np
+
+    run = flightlog.init(project=project, id=run_id, dir=root, flush_interval=0.1)
+    say("ready", repr(time.monotonic()))
+    i = 0
+    while True:
+        pixels = np.full((8, 8), i % 256, np.uint8)
+        row: dict[str, object] = {
+            "loss": 1.0 / (i + 1), "img": flightlog.Image(pixels, caption=str(i)),
+            "curve": flightlog.Chart({"x": [0, i]}, {"mark": "point", "encoding": {
+                "x": {"field": "x", "type": "quantitative"}}})}
+        if i % 5 == 0:
+            row["samples"] = flightlog.Table(columns=["i", "img"],
+                                             data=[[i, flightlog.Image(pixels)]])
+        run.log(row)
+        say(i, repr(time.monotonic()))
+        i += 1
+
+
 def mode_resume(root: str, project: str, run_id: str, start: str, count: str) -> None:
     run = flightlog.init(project=project, id=run_id, dir=root, resume="must",
                          flush_interval=0.1)
@@ -194,7 +216,7 @@ def mode_diskfull(root: str, project: str, run_id: str, limit: str) -> None:
         "after": after if raised is None else None}))
 
 
-MODES = {"kill": mode_kill, "resume": mode_resume, "hold": mode_hold,
+MODES = {"kill": mode_kill, "media": mode_media, "resume": mode_resume, "hold": mode_hold,
          "second": mode_second, "diskfull": mode_diskfull}
 
 if __name__ == "__main__":
