@@ -27,7 +27,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 SPEC = Path(__file__).resolve().parents[2] / "SPEC.md"
 SPEC_CASES = ["frame/ok-3-records", "frame/torn-tail", "frame/bad-length-crc",
               "frame/bad-payload-crc", "frame/unknown-type", "frame/zstd-payload",
-              "header/future-major", "history/chunk"]
+              "header/future-major", "history/chunk", "record/chart-media"]
 
 
 def _facts(name: str) -> dict[str, Any]:
@@ -68,6 +68,10 @@ def _run_dir(tmp_path: Path, name: str) -> tuple[Path, Path]:
     (run / "log").mkdir(parents=True)
     seg = run / "log" / "00000000.flseg"
     shutil.copyfile(_bin(name), seg)
+    for sha, content in _facts(name).get("attached", {}).items():
+        blob = run / "files" / "sha256" / sha[:2] / sha[2:]
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(bytes.fromhex(content))
     return run, seg
 
 

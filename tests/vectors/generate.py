@@ -14,6 +14,7 @@ byte-shuffled here with :mod:`struct`, not by the library's column code.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import struct
@@ -111,8 +112,9 @@ def case(seg: Segment, *, section: str, description: str,
          findings: list[dict[str, Any]] | None = None, torn_offset: int | None = None,
          fatal: dict[str, Any] | None = None, version: list[int] | None = None,
          unknown_types: list[int] | None = None) -> tuple[bytes, dict[str, Any]]:
+    minor = 1 if version == [1, 1] else 0
     return bytes(seg.data), {
-        "format": "flightlog segment 1.0 test vector (SPEC.md §16)",
+        "format": f"flightlog segment 1.{minor} test vector (SPEC.md §16)",
         "section": section,
         "description": description,
         "file_size": len(seg.data),
@@ -278,6 +280,38 @@ def history_chunk() -> tuple[bytes, dict[str, Any]]:
         "bits are in the body's hex)."))
 
 
+def chart_and_media() -> tuple[bytes, dict[str, Any]]:
+    # Format 1.1 (SPEC.md §8, §10): a chart, an image and a table with media cells.
+    data_sha = hashlib.sha256(b"chart data").hexdigest()
+    png_sha = hashlib.sha256(b"png").hexdigest()
+    table_sha = hashlib.sha256(b"table").hexdigest()
+    spec = ('{"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "mark": "line", '
+            '"encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", '
+            '"type": "quantitative"}}, "data": {"name": "table"}}')
+    seg = Segment(encode_file_header(1, 1))
+    seg.frame([segment_record()], 0)
+    seg.frame([
+        (14, {"key": "curve", "sha256": data_sha, "rows": 3, "spec": spec, "kind": "line",
+              "time": T0, "step": 0}),
+        (15, {"key": "sample", "kind": "image", "mime": "image/png", "sha256": png_sha,
+              "size": 3, "time": T0, "caption": "a cat", "width": 1, "height": 1,
+              "step": 0}),
+        (7, {"key": "predictions", "sha256": table_sha, "rows": 1, "time": T0,
+             "replace": True, "blobs": [png_sha], "step": 0}),
+    ], 1)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], 4)
+    data, facts = case(seg, section="§8, §10", version=[1, 1], description=(
+        "Format 1.1: a chart record (Vega-Lite spec as JSON text, data named 'table' in "
+        "the attached Arrow file of its sha256), a media record (a PNG image with caption "
+        "and size), and a table record that replaces its key and names the file of a "
+        "media cell in 'blobs'. The attached files are not part of the vector; readers "
+        "derive charts = {curve}, media = {sample: [1 image]}. 'attached' gives the "
+        "contents (hex) of the files the records name, for a run directory that verifies."))
+    facts["attached"] = {hashlib.sha256(content).hexdigest(): content.hex()
+                         for content in (b"chart data", b"png", b"table")}
+    return data, facts
+
+
 CASES = {
     "frame/ok-3-records": ok_3_records,
     "frame/torn-tail": torn_tail,
@@ -287,6 +321,7 @@ CASES = {
     "frame/zstd-payload": zstd_payload,
     "header/future-major": future_major,
     "history/chunk": history_chunk,
+    "record/chart-media": chart_and_media,
 }
 
 
