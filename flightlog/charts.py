@@ -190,14 +190,14 @@ class Chart:
             raise InvalidValue(f"a chart spec must be a dict (Vega-Lite), got "
                                f"{type(spec).__name__}")
         self.table = as_arrow("chart data", data)
-        spec = copy.deepcopy(dict(spec))
-        spec.setdefault("$schema", VEGA_LITE_SCHEMA)
-        spec["data"] = {"name": DATA_NAME}
+        own: dict[str, Any] = copy.deepcopy(dict(spec))
+        own.setdefault("$schema", VEGA_LITE_SCHEMA)
+        own["data"] = {"name": DATA_NAME}
         try:
-            self.spec_json = json.dumps(spec, allow_nan=False)
+            self.spec_json = json.dumps(own, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidValue(f"chart spec is not JSON: {exc}") from exc
-        self.spec: dict[str, Any] = spec
+        self.spec = own
         self.kind = str(kind)
 
     @property
