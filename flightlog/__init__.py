@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from .charts import Chart, Table
 from .errors import (
     ChecksumMismatch,
     CorruptRecord,
@@ -39,21 +40,28 @@ from .errors import (
     WriterError,
 )
 from .format import FlightlogWarning, LocalRun, open_run
+from .media import Html, Image
 from .writer import Run, finish, init, log
 
 if _TYPE_CHECKING:
+    from . import plot, sklearn
     from .api import Api, RemoteRun
+    from .notebook import show
+    from .plot import plot_table
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Api",
+    "Chart",
     "ChecksumMismatch",
     "CorruptRecord",
     "FileNotInRun",
     "FlightlogError",
     "FlightlogWarning",
     "FormatError",
+    "Html",
+    "Image",
     "InvalidKey",
     "InvalidValue",
     "LocalRun",
@@ -67,6 +75,7 @@ __all__ = [
     "ServerRejected",
     "StepError",
     "SyncError",
+    "Table",
     "TransportError",
     "TruncatedRecord",
     "UnsupportedVersion",
@@ -77,7 +86,16 @@ __all__ = [
     "init",
     "log",
     "open_run",
+    "plot",
+    "plot_table",
+    "show",
+    "sklearn",
 ]
+
+# Loaded on first use: they import numpy-heavy or optional code (httpx, scikit-learn,
+# IPython) that the training path must not pay for.
+_LAZY_MODULES = {"plot", "sklearn"}
+_LAZY = {"Api": "api", "RemoteRun": "api", "plot_table": "plot", "show": "notebook"}
 
 
 def __getattr__(name: str) -> _Any:
@@ -86,8 +104,10 @@ def __getattr__(name: str) -> _Any:
         from .writer import current
 
         return current()
-    if name in ("Api", "RemoteRun"):  # imports httpx: not on the training path
-        from . import api
+    import importlib
 
-        return getattr(api, name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'flightlog' has no attribute {name!r}")

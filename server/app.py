@@ -18,7 +18,6 @@ name up in the run's records and opening the content by its hash.
 
 from __future__ import annotations
 
-import hmac
 import io
 import math
 from collections.abc import Awaitable, Callable
@@ -34,10 +33,12 @@ from flightlog.errors import FlightlogError, RunNotFound
 
 from .index import BadQuery
 from .storage import MAX_BATCH_BYTES, BadBatch, Conflict, Storage
+from .ui import authorized, is_public, login_redirect, mount_ui
 
 MAX_BLOB_CHUNK = 64 * 1024 * 1024
 MSGPACK = "application/msgpack"
 ARROW = "application/vnd.apache.arrow.stream"
+ARROW_FILE = "application/vnd.apache.arrow.file"
 
 
 def _jsonable(value: Any) -> Any:
@@ -91,10 +92,12 @@ def create_app(data_dir: str, token: str | None = None) -> FastAPI:
     @app.middleware("http")
     async def authenticate(request: Request,
                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if token and request.url.path.startswith("/api/"):
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        # The API takes the bearer token or a browser's session cookie (ui.py, /login);
+        # pages send a browser without either to the login form.
+        if token and not is_public(request.url.path) and not authorized(request, token):
+            if request.url.path.startswith("/api/"):
                 return _error(401, "unauthorized", "missing or invalid bearer token")
+            return login_redirect(request)
         return await call_next(request)
 
     @app.exception_handler(Conflict)
@@ -123,6 +126,7 @@ def create_app(data_dir: str, token: str | None = None) -> FastAPI:
 
     _sync_routes(app, storage)
     _query_routes(app, storage)
+    mount_ui(app, storage, token)
     return app
 
 
@@ -216,8 +220,9 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
         return respond(request, storage.read(project, run_id, lambda v: v.get_metrics()))
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables")
-    def tables(project: str, run_id: str) -> list[str]:
-        return storage.read(project, run_id, lambda v: sorted(v.state.table_parts))
+    def tables(request: Request, project: str, run_id: str) -> Response:
+        return respond(request, storage.read(project, run_id,
+                                             lambda v: sorted(v.state.table_parts)))
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables/{name:path}")
     def table(request: Request, project: str, run_id: str, name: str,
@@ -226,6 +231,37 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
         if found is None:
             raise HTTPException(404, f"no table {name!r} in {project}/{run_id}")
         return _table_response(request, found, format)
+
+    @app.get("/api/v1/runs/{project}/{run_id}/charts")
+    def charts(request: Request, project: str, run_id: str) -> Response:
+        """name → {kind, step, spec}: the last chart logged under each name, its
+        Vega-Lite spec with the data inlined (SPEC.md §10.2)."""
+        def read(view: LocalRun) -> dict[str, Any]:
+            specs = view.charts()
+            entries = view.state.chart_entries
+            return {name: {"kind": entries[name].kind, "step": entries[name].step,
+                           "spec": spec} for name, spec in specs.items()}
+
+        return respond(request, storage.read(project, run_id, read))
+
+    @app.get("/api/v1/runs/{project}/{run_id}/media")
+    def media(request: Request, project: str, run_id: str) -> Response:
+        """name → every image, HTML page and plotly figure logged under it."""
+        found = storage.read(project, run_id, lambda v: {
+            name: [item.as_dict() for item in items] for name, items in v.media().items()})
+        return respond(request, found)
+
+    @app.get("/api/v1/runs/{project}/{run_id}/blobs/{sha256}")
+    def blob(project: str, run_id: str, sha256: str) -> Response:
+        """An attached file of this run by its hash, with its media type. Only files
+        the run's records name are served."""
+        mime = storage.read(project, run_id, lambda v: _blob_mime(v, sha256))
+        if mime is None:
+            raise HTTPException(404, f"{project}/{run_id} names no attached file {sha256}")
+        return FileResponse(storage.blob_path(sha256), media_type=mime,
+                            headers={"X-Content-SHA256": sha256,
+                                     "Cache-Control": "private, max-age=31536000, immutable",
+                                     "Content-Security-Policy": "sandbox allow-scripts"})
 
     def files_of(view: LocalRun) -> list[dict[str, Any]]:
         return [{"name": f.name, "sha256": f.sha256, "size": f.size}
@@ -244,6 +280,40 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
         return FileResponse(storage.blob_path(entry.sha256),
                             media_type="application/octet-stream",
                             headers={"X-Content-SHA256": entry.sha256})
+
+
+def _blob_mime(view: LocalRun, sha256: str) -> str | None:
+    """The media type of a run's attached file, or None when the run does not name it."""
+    state = view.state
+    for items in state.media.values():
+        for item in items:
+            if item.sha256 == sha256:
+                return item.mime
+    for entry in state.files.values():
+        if entry.sha256 == sha256:
+            return "application/octet-stream"
+    if any(entry.sha256 == sha256 for entry in state.chart_entries.values()):
+        return ARROW_FILE
+    for key, parts in state.table_parts.items():
+        if any(kind == "file" and value == sha256 for kind, value in parts):
+            return ARROW_FILE
+        # Media cells of a logged table name their files in the table's own data.
+        mime = _cell_mime(view, key, sha256)
+        if mime is not None:
+            return mime
+    return None
+
+
+def _cell_mime(view: LocalRun, key: str, sha256: str) -> str | None:
+    table = view.tables().get(key)
+    if table is None:
+        return None
+    for field in table.schema:
+        if field.metadata and field.metadata.get(b"flightlog:media") == b"1":
+            for cell in table.column(field.name).to_pylist():
+                if cell and cell.get("sha256") == sha256:
+                    return str(cell.get("mime") or "application/octet-stream")
+    return None
 
 
 def _table_response(request: Request, table: Any, format: str) -> Response:

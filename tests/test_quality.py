@@ -57,7 +57,8 @@ def test_all_public_names_are_exported() -> None:
     for name in flightlog.__all__:
         assert hasattr(flightlog, name), name
     public = {n for n in vars(flightlog) if not n.startswith("_")}
-    modules = {"errors", "format", "writer", "cli", "annotations", "api", "syncd", "server"}
+    modules = {"errors", "format", "writer", "cli", "annotations", "api", "syncd", "server",
+               "charts", "media", "figures", "notebook", "report"}
     assert public - modules <= set(flightlog.__all__), public - modules - set(flightlog.__all__)
 
 

@@ -1,0 +1,313 @@
+"""Self-contained pages: the offline report (``flightlog report``) and the notebook view.
+
+The server's UI, the report and the notebook view are one renderer
+(``flightlog/server/static/flightlog.js`` and ``flightlog.css``): the server's pages fetch
+their data from the HTTP API; the pages made here carry everything inlined instead: the
+Vega bundle (from vl-convert), the renderer, the stylesheet and a JSON document of the
+runs (history downsampled by the same :mod:`flightlog.server.series` code as the
+server's, charts, tables, images as ``data:`` URIs, HTML media as text shown in sandboxed
+iframes). Such a page opens from disk with no network at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import html
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidValue, MissingExtra
+
+__all__ = ["build_data", "page_html", "report_html", "write_report"]
+
+#: Points of each inlined series (the report's zoom shows what is inlined).
+REPORT_POINTS = 4000
+#: Attached files up to this size are inlined (downloadable from the report).
+MAX_INLINE_FILE = 8 * 1024 * 1024
+#: Total bytes of attached files inlined into one report.
+MAX_INLINE_FILES = 32 * 1024 * 1024
+
+
+def static_dir() -> Path:
+    """Where the renderer's JS and CSS are (``flightlog.server`` package data)."""
+    import flightlog.server
+
+    return Path(flightlog.server.__file__).resolve().parent / "static"
+
+
+def static_text(name: str) -> str:
+    return (static_dir() / name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def vega_bundle() -> str:
+    """vega, vega-lite and vega-embed as one script (computed once per process: ~1 s).
+
+    Raises:
+        MissingExtra: vl-convert-python is not installed.
+    """
+    try:
+        import vl_convert
+    except ImportError as exc:
+        raise MissingExtra("drawing charts needs vl-convert-python: pip install "
+                           "'flightlog[report]' (or 'flightlog[server]')") from exc
+    # Called without a snippet: the default one sets window.vegaEmbed/vega/vegaLite (the
+    # package's type stub wrongly makes the snippet required).
+    make_bundle: Any = vl_convert.javascript_bundle
+    return str(make_bundle())
+
+
+def plotly_js_path() -> Path | None:
+    """plotly.min.js of the installed plotly package, if there is one."""
+    try:
+        import plotly
+    except ImportError:
+        return None
+    path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+    return path if path.is_file() else None
+
+
+def static_version() -> str:
+    """A short hash of the renderer's files (cache-busting query of the server's URLs)."""
+    digest = hashlib.sha256()
+    for name in ("flightlog.js", "flightlog.css"):
+        digest.update((static_dir() / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _script(text: str) -> str:
+    # "</script" would end the element early; "<\/" means the same inside JS strings.
+    return "<script>" + text.replace("</script", "<\\/script") + "</script>"
+
+
+def _json_for_html(value: Any) -> str:
+    # "<" as a JSON escape: the text cannot close the <script> element it sits in.
+    return json.dumps(value, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def page_html(boot: dict[str, Any], *, title: str, data: dict[str, Any] | None = None,
+              inline: bool = False, nav: bool = True) -> str:
+    """An HTML page that draws ``boot`` (``{"view": ..., "runs": [...], ...}``).
+
+    Args:
+        data: the runs' data to inline (pages that need no server); ``None`` makes the
+            page fetch from the server that serves it.
+        inline: inline the Vega bundle, the renderer and the stylesheet (no requests).
+    """
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{html.escape(title)}</title>"]
+    needs_plotly = data is not None and any(
+        item.get("kind") == "plotly" for run in data["runs"].values()
+        for items in run.get("media", {}).values() for item in items)
+    if inline:
+        parts.append("<style>" + static_text("flightlog.css") + "</style>")
+        parts.append(_script(vega_bundle()))
+        plotly_js = plotly_js_path() if needs_plotly else None
+        if plotly_js is not None:
+            parts.append(_script(plotly_js.read_text(encoding="utf-8")))
+        parts.append(_script(static_text("flightlog.js")))
+    else:
+        version = static_version()
+        parts.append(f'<link rel="stylesheet" href="/static/flightlog.css?v={version}">')
+        parts.append('<script src="/static/vega-bundle.js"></script>')
+        parts.append(f'<script src="/static/flightlog.js?v={version}"></script>')
+    parts.append("</head><body>")
+    if nav:
+        home = '<a href="/">flightlog</a>' if not inline else "flightlog"
+        parts.append(f'<nav class="top">{home}</nav>')
+    parts.append('<div id="app"></div>')
+    if data is not None:
+        parts.append('<script type="application/json" id="flightlog-data">'
+                     + _json_for_html(data) + "</script>")
+    parts.append("<script>flightlog.start(" + _json_for_html(boot) + ");</script>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- the runs' data
+
+
+def _jsonable(value: Any) -> Any:
+    """As the server answers JSON: NaN and infinities as strings, bytes as hex."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _data_uri(mime: str, content: bytes) -> str:
+    return f"data:{mime};base64," + base64.b64encode(content).decode("ascii")
+
+
+def _local(run: Any) -> Any:
+    """A writer ``Run`` as its run directory read back; anything else unchanged."""
+    from .format.localrun import LocalRun, open_run
+
+    if isinstance(run, LocalRun) or not hasattr(run, "dir") or hasattr(run, "history"):
+        return run
+    flush = getattr(run, "flush", None)
+    if callable(flush):
+        flush()
+    return open_run(run.dir)
+
+
+def _blob_reader(run: Any) -> Any:
+    """A function sha256 -> bytes | None for the run's attached files."""
+    from .format.localrun import LocalRun
+    from .format.rundir import blob_path
+
+    if isinstance(run, LocalRun):
+        def read(sha: str) -> bytes | None:
+            path = blob_path(run.dir, sha)
+            return path.read_bytes() if path.is_file() else None
+        return read
+    fetch = getattr(run, "_blob", None)
+    if callable(fetch):
+        def read_remote(sha: str) -> bytes | None:
+            content = fetch(sha)
+            return bytes(content) if content is not None else None
+        return read_remote
+    return lambda sha: None
+
+
+def _history_series(history: Any) -> dict[str, dict[str, Any]]:
+    from flightlog.server.series import column_array, downsample, metric_columns
+
+    out: dict[str, dict[str, Any]] = {"_step": {}, "_timestamp": {}}
+    keys = metric_columns(history)
+    for axis in out:
+        if axis not in history.column_names:
+            continue
+        x = column_array(history, axis)
+        for key in keys:
+            out[axis][key] = downsample(x, column_array(history, key), REPORT_POINTS).to_json()
+    return out
+
+
+def _media_cells(rows: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    for row in rows:
+        for value in row.values():
+            if isinstance(value, dict) and value.get("sha256") and value.get("kind"):
+                yield value
+
+
+def run_data(run: Any) -> dict[str, Any]:
+    """One run's data as the renderer's inline source reads it (the same shapes as the
+    server's answers). ``run``: a LocalRun, a RemoteRun or a writer Run."""
+    from flightlog.format.vega import table_rows
+
+    run = _local(run)
+    read_blob = _blob_reader(run)
+    state = getattr(run, "state", None)
+    files = [{"name": f.name, "sha256": f.sha256, "size": f.size}
+             for f in state.files.values()] if state is not None else [
+        {"name": name, "sha256": "", "size": 0} for name in run.get_file_names()]
+    history = run.history()
+    tables = {name: table_rows(table) for name, table in run.tables().items()}
+    detail = {
+        "project": run.project, "id": run.id, "name": run.name,
+        "created": getattr(run, "created", None), "exit_code": getattr(run, "exit_code", None),
+        "config": run.config, "summary": run.summary, "tags": run.tags,
+        "steps": history.num_rows, "next_seq": state.last_seq + 1 if state is not None else 0,
+        "files": files, "tables": sorted(tables), "status": run.status,
+    }
+    entries = getattr(state, "chart_entries", {}) if state is not None else {}
+    charts = {}
+    for name, spec in (run.charts() if hasattr(run, "charts") else {}).items():
+        entry = entries.get(name)
+        charts[name] = {"kind": getattr(entry, "kind", ""), "step": getattr(entry, "step", None),
+                        "spec": spec}
+    blobs: dict[str, str] = {}
+    media: dict[str, list[dict[str, Any]]] = {}
+    for name, items in (run.media() if hasattr(run, "media") else {}).items():
+        media[name] = []
+        for item in items:
+            media[name].append(item.as_dict())
+            if item.sha256 not in blobs:
+                try:
+                    blobs[item.sha256] = _data_uri(item.mime, item.read_bytes())
+                except Exception:  # a missing blob: the renderer says "not included"
+                    continue
+    for cell in (c for rows in tables.values() for c in _media_cells(rows)):
+        if cell["sha256"] not in blobs:
+            content = read_blob(cell["sha256"])
+            if content is not None:
+                blobs[cell["sha256"]] = _data_uri(cell.get("mime") or
+                                                  "application/octet-stream", content)
+    inlined_files: dict[str, str] = {}
+    budget = MAX_INLINE_FILES
+    for entry in files:
+        if entry["sha256"] and entry["size"] <= min(MAX_INLINE_FILE, budget):
+            content = read_blob(entry["sha256"])
+            if content is not None:
+                inlined_files[entry["name"]] = _data_uri("application/octet-stream", content)
+                budget -= len(content)
+    return {"detail": _jsonable(detail), "series": _history_series(history),
+            "charts": _jsonable(charts), "media": _jsonable(media), "tables": tables,
+            "blobs": blobs, "files": inlined_files}
+
+
+def build_data(runs: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The inline data document of ``runs`` and their refs, in order."""
+    data: dict[str, Any] = {"runs": {}}
+    refs = []
+    for run in runs:
+        one = run_data(run)
+        ref = {"project": one["detail"]["project"], "id": one["detail"]["id"]}
+        data["runs"][f"{ref['project']}/{ref['id']}"] = one
+        refs.append(ref)
+    return data, refs
+
+
+def report_html(runs: Sequence[Any], *, nav: bool = True) -> str:
+    """A self-contained HTML page of ``runs``: the run page of each, and the comparison
+    of all of them when there are several.
+
+    Raises:
+        MissingExtra: vl-convert-python is not installed.
+    """
+    vega_bundle()  # fail early, before reading the runs
+    data, refs = build_data(runs)
+    names = [data["runs"][f"{r['project']}/{r['id']}"]["detail"]["name"] for r in refs]
+    title = "flightlog: " + ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+    return page_html({"view": "report", "runs": refs}, title=title, data=data, inline=True,
+                     nav=nav)
+
+
+def write_report(run_dirs: Sequence[str | os.PathLike[str]],
+                 out_path: str | os.PathLike[str]) -> Path:
+    """Write one self-contained HTML file showing the runs in ``run_dirs``.
+
+    Everything is inlined (scripts, styles, data, images): the file opens from disk
+    without a network.
+
+    Raises:
+        InvalidValue: no run directories given.
+        RunNotFound: a path is not a run directory.
+        MissingExtra: vl-convert-python is not installed (the ``report`` extra).
+    """
+    from .format.localrun import open_run
+
+    if not run_dirs:
+        raise InvalidValue("write_report needs at least one run directory")
+    runs = [open_run(path) for path in run_dirs]
+    text = report_html(runs)
+    target = Path(out_path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
+    return target

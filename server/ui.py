@@ -1,0 +1,289 @@
+"""The server's web UI: HTML pages, their static files, login, and the series endpoint.
+
+Pages (each a small HTML shell; ``static/flightlog.js`` draws it from the HTTP API):
+    GET /                              projects
+    GET /projects/{project}            the runs table (server-side sort, filter, paging)
+    GET /runs/{project}/{run_id}       a run: config, summary, metric charts, logged
+                                       charts, tables, media, files; live while running
+    GET /compare?runs=p/id,p/id        runs overlaid and side by side
+Static files (no CDN: an air-gapped network has everything it needs):
+    GET /static/flightlog.js|.css      the renderer (shared with the report and notebook)
+    GET /static/vega-bundle.js         vega + vega-lite + vega-embed from vl-convert
+    GET /static/plotly.min.js          from the installed plotly package, when there is one
+Data the pages need beyond the query API:
+    GET /api/v1/runs/{project}/{run_id}/keys     the history columns a chart can draw
+    GET /api/v1/runs/{project}/{run_id}/series   one column, downsampled (series.py)
+Login (when the server has a token): ``/login`` takes the token (form or ``?token=``)
+and sets an HttpOnly, SameSite=Strict session cookie, which ``/api`` accepts as well as
+the bearer header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from flightlog.format.localrun import LocalRun
+from starlette.concurrency import run_in_threadpool
+
+from flightlog.report import page_html, plotly_js_path, static_dir, vega_bundle
+
+from .series import DEFAULT_POINTS, column_array, downsample, metric_columns
+from .storage import Storage
+
+COOKIE = "flightlog_session"
+#: Paths anyone may fetch: they hold no run data.
+PUBLIC_PREFIXES = ("/static/", "/login", "/healthz", "/openapi.json")
+MAX_POINTS = 100_000
+_LONG_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
+
+
+# ---------------------------------------------------------------- login
+
+
+def session_value(token: str) -> str:
+    """The cookie a logged-in browser holds: derived from the token, not the token
+    itself (a leaked cookie is not the bearer token the daemons use)."""
+    return hmac.new(token.encode(), b"flightlog-ui-session-v1", hashlib.sha256).hexdigest()
+
+
+def is_public(path: str) -> bool:
+    return path == "/favicon.ico" or any(path.startswith(p) for p in PUBLIC_PREFIXES)
+
+
+def authorized(request: Request, token: str) -> bool:
+    """The request carries the bearer token or the session cookie."""
+    given = request.headers.get("authorization", "")
+    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    cookie = request.cookies.get(COOKIE, "")
+    return hmac.compare_digest(cookie.encode(), session_value(token).encode())
+
+
+def login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: "//host" or "https://..." would make login an open redirect.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _login_form(next_url: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+    message = f'<p class="error">{error}</p>' if error else ""
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>flightlog: log in</title>'
+        '<link rel="stylesheet" href="/static/flightlog.css"></head><body>'
+        '<nav class="top">flightlog</nav>'
+        '<form class="login card" method="post" action="/login">'
+        "<h1>Log in</h1><p class=\"meta\">This server needs its token "
+        "(<code>flightlog server --token</code>).</p>" + message +
+        '<input type="password" name="token" placeholder="token" autofocus>'
+        f'<input type="hidden" name="next" value="{_attr(next_url)}">'
+        '<button type="submit">Log in</button></form></body></html>')
+    return HTMLResponse(body, status_code=status)
+
+
+def _attr(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _logged_in(target: str, token: str, secure: bool) -> Response:
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    response.set_cookie(COOKIE, session_value(token), httponly=True, samesite="strict",
+                        secure=secure, path="/")
+    return response
+
+
+# ---------------------------------------------------------------- history cache
+
+
+class HistoryCache:
+    """Runs' history columns as float64 arrays, kept for the latest few runs asked
+    about and re-read when a run grew (keyed by its committed sequence number)."""
+
+    def __init__(self, storage: Storage, size: int = 8) -> None:
+        self._storage = storage
+        self._size = size
+        self._runs: OrderedDict[tuple[str, str], tuple[int, Any]] = OrderedDict()
+        self._columns: dict[tuple[str, str, str], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def table(self, project: str, run_id: str) -> Any:
+        def read(view: LocalRun) -> tuple[int, Any]:
+            state = view.state
+            key = (project, run_id)
+            with self._lock:
+                cached = self._runs.get(key)
+            if cached is not None and cached[0] == state.last_seq:
+                return cached
+            return state.last_seq, view.history()
+
+        seq, table = self._storage.read(project, run_id, read)
+        with self._lock:
+            key = (project, run_id)
+            old = self._runs.get(key)
+            if old is None or old[0] != seq:
+                self._columns = {k: v for k, v in self._columns.items() if k[:2] != key}
+            self._runs[key] = (seq, table)
+            self._runs.move_to_end(key)
+            while len(self._runs) > self._size:
+                gone, _ = self._runs.popitem(last=False)
+                self._columns = {k: v for k, v in self._columns.items() if k[:2] != gone}
+        return table
+
+    def column(self, project: str, run_id: str, name: str) -> np.ndarray:
+        table = self.table(project, run_id)
+        key = (project, run_id, name)
+        with self._lock:
+            found = self._columns.get(key)
+        if found is None:
+            if name not in table.column_names:
+                raise HTTPException(404, f"{project}/{run_id} has no history column {name!r}")
+            found = column_array(table, name)
+            with self._lock:
+                self._columns[key] = found
+        return found
+
+
+# ---------------------------------------------------------------- routes
+
+
+def mount_ui(app: FastAPI, storage: Storage, token: str | None = None) -> None:
+    """Register the UI's pages, static files, login and series routes on ``app``."""
+    history = HistoryCache(storage)
+    bundle: dict[str, bytes] = {}
+    bundle_lock = threading.Lock()
+
+    def bundle_bytes() -> bytes:
+        with bundle_lock:
+            if "js" not in bundle:
+                bundle["js"] = vega_bundle().encode()
+            return bundle["js"]
+
+    # Build the Vega bundle (~1 s) in the background so the first page does not wait.
+    threading.Thread(target=bundle_bytes, name="vega-bundle", daemon=True).start()
+
+    def page(boot: dict[str, Any], title: str) -> HTMLResponse:
+        return HTMLResponse(page_html(boot, title=title),
+                            headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    def projects_page() -> HTMLResponse:
+        return page({"view": "projects"}, "flightlog")
+
+    @app.get("/projects/{project}", include_in_schema=False)
+    def runs_page(project: str) -> HTMLResponse:
+        return page({"view": "runs", "project": project}, f"{project} · flightlog")
+
+    @app.get("/runs/{project}/{run_id}", include_in_schema=False)
+    def run_page(project: str, run_id: str) -> HTMLResponse:
+        if not storage.exists(project, run_id):
+            raise HTTPException(404, f"no run {project}/{run_id}")
+        row = storage.index.get(project, run_id) or {}
+        return page({"view": "run", "runs": [{"project": project, "id": run_id}]},
+                    f"{row.get('name') or run_id} · flightlog")
+
+    @app.get("/compare", include_in_schema=False)
+    def compare_page(runs: str = "") -> HTMLResponse:
+        refs = []
+        for item in (r for r in runs.split(",") if r.strip()):
+            project, _, run_id = item.strip().partition("/")
+            if not project or not run_id:
+                raise HTTPException(400, f"runs= takes PROJECT/RUN_ID,...; got {item!r}")
+            refs.append({"project": project, "id": run_id})
+        if not refs:
+            raise HTTPException(400, "runs= names no run (PROJECT/RUN_ID,...)")
+        return page({"view": "compare", "runs": refs}, "compare · flightlog")
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(request: Request, next: str = "/", token_: str | None = Query(
+            None, alias="token")) -> Response:
+        if token is None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        if token_ is not None:
+            if hmac.compare_digest(token_.encode(), token.encode()):
+                return _logged_in(next, token, request.url.scheme == "https")
+            return _login_form(next, "Wrong token.", status=401)
+        return _login_form(next)
+
+    @app.post("/login", include_in_schema=False)
+    async def login_submit(request: Request) -> Response:
+        # A urlencoded form parsed here: FastAPI's Form() needs python-multipart.
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+        token_ = fields.get("token", [""])[0]
+        next = fields.get("next", ["/"])[0]
+        if token is None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        if hmac.compare_digest(token_.encode(), token.encode()):
+            return _logged_in(next, token, request.url.scheme == "https")
+        return _login_form(next, "Wrong token.", status=401)
+
+    @app.get("/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/static/vega-bundle.js", include_in_schema=False)
+    async def vega_js() -> Response:
+        content = await run_in_threadpool(bundle_bytes)
+        return Response(content, media_type="text/javascript", headers=_LONG_CACHE)
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> Response:
+        path = plotly_js_path()
+        if path is None:
+            raise HTTPException(404, "plotly is not installed on the server")
+        return FileResponse(path, media_type="text/javascript", headers=_LONG_CACHE)
+
+    static_files = {"flightlog.js": "text/javascript", "flightlog.css": "text/css"}
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str, v: str | None = None) -> Response:
+        mime = static_files.get(name)
+        if mime is None:
+            raise HTTPException(404, f"no static file {name!r}")
+        # Versioned URLs (?v=hash of the files) never change; bare ones are revalidated.
+        headers = _LONG_CACHE if v else {"Cache-Control": "no-cache"}
+        return FileResponse(static_dir() / name, media_type=mime, headers=headers)
+
+    @app.get("/api/v1/runs/{project}/{run_id}/keys")
+    def keys(project: str, run_id: str) -> dict[str, Any]:
+        """The history columns a line chart can draw, and the number of rows."""
+        table = history.table(project, run_id)
+        return {"keys": metric_columns(table), "rows": table.num_rows}
+
+    @app.get("/api/v1/runs/{project}/{run_id}/series")
+    def series(project: str, run_id: str, key: str, x: str = "_step",
+               points: int = Query(DEFAULT_POINTS, ge=4, le=MAX_POINTS),
+               start: float | None = None, end: float | None = None) -> Response:
+        """History column ``key`` over ``x`` (``_step`` or ``_timestamp``) in
+        ``[start, end]``: every point when the range holds at most ``points``, else
+        per-bucket first/last/min/max (every extreme kept)."""
+        if x not in ("_step", "_timestamp"):
+            raise HTTPException(400, f"x must be _step or _timestamp, not {x!r}")
+        if key.startswith("_"):
+            raise HTTPException(400, f"{key!r} is not a metric column")
+        ys = history.column(project, run_id, key)
+        xs = history.column(project, run_id, x)
+        found = downsample(xs, ys, points, start, end)
+        body = json.dumps({"key": key, "axis": x, **found.to_json()}, allow_nan=False)
+        return Response(body, media_type="application/json")
