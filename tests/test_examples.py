@@ -34,3 +34,28 @@ def test_full_loop_example_syncs_and_queries_the_server(tmp_path: Path) -> None:
     server_runs = tmp_path / "demo" / "server-data" / "runs" / "diabetes-experiment"
     assert len(list(server_runs.iterdir())) == 10
     assert list((tmp_path / "demo" / "best").iterdir())
+
+
+def test_charts_example_logs_every_seed_chart(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "charts.py"), "--dir", "runs"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = {r.name: r for r in (flightlog.open_run(d) for d in
+                                (tmp_path / "runs" / "visualize-sklearn").iterdir())}
+    assert set(runs) == {"custom-charts", "classifier", "evaluation", "regressor",
+                         "clusterer"}
+    assert {"my_custom_plot_id", "my_custom_id", "my_bar_chart_id", "my_histogram",
+            "my_multi_line", "my_custom_chart", "chart"} <= set(runs["custom-charts"].charts())
+    assert {"plotly_scatter", "chart"} <= set(runs["custom-charts"].media())
+    assert {"roc", "precision_recall", "confusion_matrix", "class_proportions",
+            "calibration_curve", "feature_importances", "summary_metrics"} <= set(
+                runs["classifier"].charts())
+    assert runs["classifier"].tables()["predictions"].num_rows == 8
+    assert {"pr", "roc", "conf_mat", "lift", "gains", "calibration", "importance"} == set(
+        runs["evaluation"].charts())
+    assert {"learning_curve", "outlier_candidates", "residuals", "summary_metrics",
+            "predicted_vs_true", "residuals_histogram"} <= set(runs["regressor"].charts())
+    assert {"elbow_curve", "silhouette_plot"} <= set(runs["clusterer"].charts())
+    # flightlog show (run by the example) lists what was logged.
+    assert "my_custom_plot_id  line" in result.stdout and "predictions" in result.stdout
