@@ -1,7 +1,11 @@
 """The whole loop with embedded defaults: train offline, start a server, sync, find the
-best run through the server and download its model (the seed 004 tutorial).
+best run through the server and download its model (the seed 004 tutorial), and write an
+offline HTML report of every run.
 
-    python examples/full_loop.py [--workdir flightlog-demo]
+    python examples/full_loop.py [--workdir flightlog-demo] [--serve]
+
+With ``--serve`` the server keeps running afterwards (Ctrl-C stops it) so that its web UI
+can be browsed.
 
 Everything runs on this machine: the server is ``flightlog server`` on 127.0.0.1 with
 its embedded SQLite store, started and stopped by this script.
@@ -53,6 +57,8 @@ def flightlog_cmd(*args: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="flightlog-demo")
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the server (and its web UI) running at the end")
     args = parser.parse_args()
     work = Path(args.workdir)
     runs, data, state = work / "runs", work / "server-data", work / "sync-state"
@@ -79,6 +85,19 @@ def main() -> None:
             name = best.get_file_names()[0]
             target = best.download_file(name, work / "best" / name)
             print(f"   downloaded {name} to {target}")
+        report = work / "report.html"
+        run_dirs = sorted(str(d) for d in (runs / PROJECT).iterdir() if d.is_dir())
+        subprocess.run(flightlog_cmd("report", *run_dirs, "-o", str(report)), check=True)
+        print(f"5. offline report of all runs (opens from disk): {report}")
+        if args.serve:
+            print(f"6. web UI: {url}/projects/{PROJECT}  (log in with token {token}; "
+                  f"Ctrl-C stops)")
+            server.wait()
+        else:
+            print(f"   web UI: python examples/full_loop.py --serve, or flightlog server "
+                  f"--data {data} and open http://127.0.0.1:8080/projects/{PROJECT}")
+    except KeyboardInterrupt:
+        pass
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -34,6 +34,8 @@ def test_full_loop_example_syncs_and_queries_the_server(tmp_path: Path) -> None:
     server_runs = tmp_path / "demo" / "server-data" / "runs" / "diabetes-experiment"
     assert len(list(server_runs.iterdir())) == 10
     assert list((tmp_path / "demo" / "best").iterdir())
+    report = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
+    assert "predicted_vs_true" in report and "vegaEmbed" in report
 
 
 def test_charts_example_logs_every_seed_chart(tmp_path: Path) -> None:
