@@ -1,8 +1,8 @@
 """The seed 004 tutorial, offline: ridge regression on scikit-learn's diabetes data.
 
 One run per alpha logs its alpha and RMSE (Azure form), a learning curve (W&B form),
-predicted-vs-true and residual charts, and the fitted model; then the script finds the best run from the run directories alone and
-downloads its model. Nothing touches the network.
+predicted-vs-true and residual charts, and the fitted model; then the script finds the
+best run from the run directories alone and downloads its model. Nothing touches the network.
 
     python examples/diabetes.py [--dir flightlog]
 """
