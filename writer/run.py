@@ -244,13 +244,14 @@ class Run:
                     for record in prepare(self.dir, key, value, at)]
         payloads = [self._packed(rtype, body, key) for key, (rtype, body) in prepared]
         now = time.time()
-        if data:
-            with self._lock:
-                if self._pending_rows >= MAX_BUFFERED_ROWS:
-                    self._dropped_rows += 1
-                    return
-                self._pending_rows += 1
-                self._hist.append(at, now, data)
+        # A row even when every value was rich: the step exists in the history, as an
+        # empty log({}) makes one.
+        with self._lock:
+            if self._pending_rows >= MAX_BUFFERED_ROWS:
+                self._dropped_rows += 1
+                return
+            self._pending_rows += 1
+            self._hist.append(at, now, data)
         self._step = at + 1 if advance else at
         self._last.update(data)
         for payload in payloads:
