@@ -188,7 +188,7 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
              order: str | None = None, limit: int = Query(100, ge=1, le=10000),
              offset: int = Query(0, ge=0)) -> Response:
         rows = storage.index.query(project, filter, order, limit, offset)
-        return respond(request, {"runs": rows, "total": storage.index.count(project)})
+        return respond(request, {"runs": rows, "total": storage.index.count(project, filter)})
 
     # Every read of a run's view goes through storage.read (under the run's lock).
 

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,23 +120,20 @@ class RunIndex:
         """Runs matching every filter (``summary.rmse<58``, ``config.alpha=0.1``,
         ``tags.baseline``, ``status=finished``), ordered by ``order`` (``-`` for
         descending; default newest first)."""
-        where, params = ["1=1"], []
-        if project is not None:
-            where.append("project = ?")
-            params.append(project)
-        for text in filters:
-            clause, values = _filter_sql(text)
-            where.append(clause)
-            params.extend(values)
+        where, params = _where_sql(project, filters)
         order_sql = _order_sql(order)
-        return self._select("WHERE " + " AND ".join(where), params, order_sql, limit, offset)
+        return self._select(where, params, order_sql, limit, offset)
 
-    def count(self, project: str | None) -> int:
+    def count(self, project: str | None, filters: Sequence[str] = ()) -> int:
+        """How many runs :meth:`query` pages through: the same project and filters.
+
+        Raises:
+            BadQuery: a filter the index cannot answer.
+        """
+        where, params = _where_sql(project, filters)
         with self._guard:
-            if project is None:
-                return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-            return int(self._db.execute("SELECT COUNT(*) FROM runs WHERE project = ?",
-                                        [project]).fetchone()[0])
+            return int(self._db.execute(f"SELECT COUNT(*) FROM runs {where}",
+                                        params).fetchone()[0])
 
     def _select(self, where: str, params: list[Any], order: str, limit: int,
                 offset: int) -> list[dict[str, Any]]:
@@ -150,6 +148,19 @@ class RunIndex:
             "records": r[8], "next_seq": r[9], "config": json.loads(r[10]),
             "summary": json.loads(r[11]), "tags": json.loads(r[12]),
         } for r in rows]
+
+
+def _where_sql(project: str | None, filters: Sequence[str]) -> tuple[str, list[Any]]:
+    """The WHERE clause of a project and filters (shared by query and count)."""
+    where, params = ["1=1"], []
+    if project is not None:
+        where.append("project = ?")
+        params.append(project)
+    for text in filters:
+        clause, values = _filter_sql(text)
+        where.append(clause)
+        params.extend(values)
+    return "WHERE " + " AND ".join(where), params
 
 
 def _path_sql(key: str) -> tuple[str, list[Any]]:

@@ -9,6 +9,8 @@
  * drawn) and data-detail="full|downsampled" once Vega has rendered; window.flightlog.charts
  * maps "key" to its MetricChart (with .view), window.flightlog.views maps a logged chart's
  * name to its Vega view; performance mark "flightlog:first-chart" marks the first drawing.
+ * The runs table counts its loads in data-loaded and stamps data-loaded-at (performance.now()
+ * once the rows of a load are in the DOM).
  */
 (function () {
   "use strict";
@@ -755,13 +757,17 @@
           state.offset = Math.max(0, state.offset - PAGE);
           load();
         } }, "◀ previous"),
-        h("span", null, lastRows.length ? ` runs ${start}–${state.offset + lastRows.length}` +
-          ` of ${answer.total}${state.filters.length ? " (before filtering)" : ""} ` : " no runs "),
-        h("button", { class: "next", disabled: lastRows.length < PAGE, onclick: () => {
+        h("span", { class: "count", dataset: { total: answer.total } }, lastRows.length
+          ? ` runs ${start}–${state.offset + lastRows.length} of ${answer.total}` +
+            `${state.filters.length ? " matching" : ""} `
+          : state.filters.length ? " no runs match " : " no runs "),
+        h("button", { class: "next", disabled: lastRows.length < PAGE ||
+            state.offset + lastRows.length >= answer.total, onclick: () => {
           state.offset += PAGE;
           load();
         } }, "next ▶"));
       table.dataset.loaded = String(+(table.dataset.loaded || 0) + 1);
+      table.dataset.loadedAt = String(performance.now());
       // Live: statuses and summaries change while runs sync; refresh the page shown.
       timer = setTimeout(load, lastRows.some((r) => r.status === "running") ? 3000 : 15000);
     }

@@ -19,6 +19,7 @@ from ui_helpers import ALPHAS, EPOCHS, LONG_STEPS, Site, screenshot
 
 import flightlog
 
+DASH = "\N{EN DASH}"
 DRAWN = "(sel) => { const el = document.querySelector(sel); return el && el.dataset.drawn; }"
 
 
@@ -43,6 +44,8 @@ def test_runs_table_sorts_filters_and_picks_runs_to_compare(site: Site, page: An
     page.goto(f"{site.url}/projects/diabetes")
     page.wait_for_selector("table.runs tbody tr")
     assert page.locator("table.runs tbody tr").count() == len(ALPHAS)
+    pager = page.locator(".pager .count")
+    assert pager.inner_text().strip() == f"runs 1{DASH}{len(ALPHAS)} of {len(ALPHAS)}"
     shown = table_values(page, "summary.rmse")
     expected = sorted(round(v, 2) for v in site.rmse.values())
     # Newest first by default: the last alpha logged leads.
@@ -61,10 +64,19 @@ def test_runs_table_sorts_filters_and_picks_runs_to_compare(site: Site, page: An
     page.press("input.filter", "Enter")
     page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '4'")
     names = page.locator("td.name").all_inner_texts()
-    assert sorted(names) == [f"ridge-{a}" for a in ALPHAS if a >= 0.4]
-    page.fill("input.filter", "")
+    matching = [f"ridge-{a}" for a in ALPHAS if a >= 0.4]
+    assert sorted(names) == matching
+    # The count is of the runs that match, not of the whole project.
+    count = pager.inner_text().strip()
+    assert count == f"runs 1{DASH}{len(matching)} of {len(matching)} matching"
+    assert page.locator(".pager button.next").is_disabled()
+    page.fill("input.filter", "config.alpha>9")
     page.press("input.filter", "Enter")
     page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '5'")
+    assert pager.inner_text().strip() == "no runs match"
+    page.fill("input.filter", "")
+    page.press("input.filter", "Enter")
+    page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '6'")
     screenshot(page, "runs_table")
 
     picks = page.locator("input.pick")
@@ -82,7 +94,10 @@ def test_run_page_draws_metrics_charts_media_and_downloads(site: Site, page: Any
     open_ready(page, f"{site.url}/runs/diabetes/{site.run_id(name)}")
     page.wait_for_function(DRAWN, arg=".vega.metric[data-key='rmse']")
     rows = view_rows(page, "rmse")
-    logged = flightlog.open_run(site.runs[name]).history().column("rmse").to_pylist()
+    history = flightlog.open_run(site.runs[name]).history().column("rmse").to_pylist()
+    # The rows of the later table/chart/media logs have no rmse: not drawn.
+    logged = [v for v in history if v is not None]
+    assert len(history) > len(logged) == EPOCHS
     assert [r["x"] for r in rows] == list(range(EPOCHS))
     assert [r["y"] for r in rows] == logged  # every point, exactly
     assert page.locator(".vega.metric[data-key='rmse'] canvas").count() == 1
@@ -122,7 +137,7 @@ def test_run_page_draws_metrics_charts_media_and_downloads(site: Site, page: Any
     assert frame.get_attribute("sandbox") == "allow-scripts"
     heading = page.frame_locator("[data-media='notes'] iframe").locator("h1")
     assert heading.inner_text(timeout=10_000) == f"alpha {ALPHAS[0]}"
-    screenshot(page, "run_page")
+    # (The README's run-page screenshot: test_chart_kinds.py, from a richer run.)
 
     link = page.locator("a.file")
     with page.expect_download() as download:

@@ -119,7 +119,28 @@ def long_run(root: Path) -> Path:
     return run.dir
 
 
-def screenshot(page: Any, name: str) -> None:
-    """A full-page screenshot for the README (docs/screenshots/NAME.png)."""
+#: Resolves once the frame has produced two animation frames (it has painted).
+PAINTED = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A full-page screenshot for the README (docs/screenshots/NAME.png).
+
+    HTML media sit in sandboxed iframes: an opaque origin, hence out-of-process frames,
+    and Chromium does not paint a cross-origin frame while it is outside the viewport. A
+    plain full-page screenshot (which only enlarges the capture area) catches such a
+    frame before it ever painted: it comes out blank. So the viewport is made as tall as
+    the page first, and every frame is waited on until it has painted.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    viewport = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": height})
+    path = SCREENSHOTS / f"{name}.png"
+    try:
+        for frame in page.frames:
+            frame.evaluate(PAINTED)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)
+    return path
