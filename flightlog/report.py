@@ -16,13 +16,13 @@ import functools
 import hashlib
 import html
 import json
-import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValue, MissingExtra
+from .format.jsonable import jsonable
 
 __all__ = ["build_data", "page_html", "report_html", "write_report"]
 
@@ -134,21 +134,6 @@ def page_html(boot: dict[str, Any], *, title: str, data: dict[str, Any] | None =
 # ---------------------------------------------------------------- the runs' data
 
 
-def _jsonable(value: Any) -> Any:
-    """As the server answers JSON: NaN and infinities as strings, bytes as hex."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def _data_uri(mime: str, content: bytes) -> str:
     return f"data:{mime};base64," + base64.b64encode(content).decode("ascii")
 
@@ -256,8 +241,8 @@ def run_data(run: Any) -> dict[str, Any]:
             if content is not None:
                 inlined_files[entry["name"]] = _data_uri("application/octet-stream", content)
                 budget -= len(content)
-    return {"detail": _jsonable(detail), "series": _history_series(history),
-            "charts": _jsonable(charts), "media": _jsonable(media), "tables": tables,
+    return {"detail": jsonable(detail), "series": _history_series(history),
+            "charts": jsonable(charts), "media": jsonable(media), "tables": tables,
             "blobs": blobs, "files": inlined_files}
 
 

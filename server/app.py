@@ -19,13 +19,13 @@ name up in the run's records and opening the content by its hash.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from flightlog.format.jsonable import jsonable
 from flightlog.format.localrun import LocalRun
 from starlette.concurrency import run_in_threadpool
 
@@ -41,25 +41,13 @@ ARROW = "application/vnd.apache.arrow.stream"
 ARROW_FILE = "application/vnd.apache.arrow.file"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 def respond(request: Request, data: Any, status: int = 200) -> Response:
     """msgpack (exact: NaN and infinities kept) when asked for, else JSON (NaN and
     infinities as the strings "NaN", "Infinity", "-Infinity")."""
     if MSGPACK in request.headers.get("accept", ""):
         return Response(msgpack.packb(data, use_bin_type=True, default=str),
                         status_code=status, media_type=MSGPACK)
-    return JSONResponse(_jsonable(data), status_code=status)
+    return JSONResponse(jsonable(data), status_code=status)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:

@@ -348,11 +348,15 @@ def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
             "encoding": {**cells, "color": channel("count", "quantitative", "count",
                                                    scale={"scheme": "blues"}),
                          "tooltip": tips}}
+    # Counts in white on the dark half of the colour scale, dark grey elsewhere: readable
+    # on every cell (the cell colour already tells right from wrong by its place).
     text = {"mark": {"type": "text", "fontSize": 12},
+            "transform": [{"joinaggregate": [{"op": "max", "field": "count",
+                                              "as": "max_count"}]}],
             "encoding": {**cells, "text": channel("count", "quantitative"),
-                         "color": {"condition": {"test": "datum.correct",
-                                                 "value": "#1b7837"},
-                                   "value": "#b2182b"},
+                         "color": {"condition": {"test": "datum.count > 0.5 * datum.max_count",
+                                                 "value": "white"},
+                                   "value": "#222222"},
                          "tooltip": tips}}
     size = max(200, min(600, 40 * n_classes))
     spec = base_spec(title, layer=[heat, text])

@@ -327,7 +327,9 @@
         data: { name: "series" },
         encoding: {
           x: { field: "x", type: time ? "temporal" : "quantitative",
-            title: time ? "time" : "step", scale: time ? {} : { zero: false } },
+            title: time ? "time" : "step", scale: time ? {} : { zero: false },
+            // Steps are whole numbers: no 0.5 ticks on a short run.
+            axis: time ? {} : { format: "d", tickMinStep: 1 } },
           color: { field: "run", type: "nominal",
             legend: many ? { orient: "bottom", title: null } : null },
         },

@@ -3,13 +3,15 @@ runs shipped by the real ``flightlog sync``, and Debian's chromium driven by Pla
 
 - ``browser`` (session): one headless chromium (``/usr/bin/chromium`` or
   ``$FLIGHTLOG_CHROMIUM``; never ``playwright install``). Tests are skipped when it or
-  Playwright is missing.
+  Playwright is missing, except in CI (``CI`` set), where that is a failure: a green CI
+  must have driven a real browser.
 - ``site`` (module): the server and the runs (ui_helpers.py).
 - ``page``: a fresh browser context and page (1280 px wide); page errors fail the test.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt install chromium)")
+    missing = None
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing = "playwright is not installed (pip install -e '.[test]')"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {missing}")
+        pytest.skip(missing)
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
