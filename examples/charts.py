@@ -20,6 +20,7 @@ import argparse
 import math
 import subprocess
 import sys
+from typing import Any
 
 import matplotlib
 
@@ -76,15 +77,19 @@ def custom_charts(run: flightlog.Run) -> None:
     run.log({"test_table": html_table})
 
 
-def classifier(run: flightlog.Run) -> None:
-    """Seeds 000/001 and 002/003 on breast cancer."""
+def cancer_model() -> tuple[Any, ...]:
+    """A random forest on scikit-learn's breast cancer data, and its test predictions."""
     data = load_breast_cancer()
     X_train, X_test, y_train, y_test = train_test_split(data.data, data.target,
                                                         test_size=0.3, random_state=0)
     clf = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
-    y_pred = clf.predict(X_test)
-    y_probas = clf.predict_proba(X_test)
-    labels = list(data.target_names)
+    return (data, clf, X_train, X_test, y_train, y_test, clf.predict(X_test),
+            clf.predict_proba(X_test), list(data.target_names))
+
+
+def classifier(run: flightlog.Run) -> None:
+    """Seeds 000/001: W&B's scikit-learn classifier plots, and a table of image cells."""
+    data, clf, X_train, X_test, y_train, y_test, y_pred, y_probas, labels = cancer_model()
     flightlog.sklearn.plot_classifier(clf, X_train, X_test, y_train, y_test, y_pred,
                                       y_probas, labels, model_name="RandomForest",
                                       feature_names=list(data.feature_names))
@@ -100,13 +105,7 @@ def classifier(run: flightlog.Run) -> None:
 
 def evaluation(run: flightlog.Run) -> None:
     """Seed 002's model-evaluation charts and seed 003's automated-ML charts."""
-    data = load_breast_cancer()
-    X_train, X_test, y_train, y_test = train_test_split(data.data, data.target,
-                                                        test_size=0.3, random_state=0)
-    clf = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
-    y_pred = clf.predict(X_test)
-    y_probas = clf.predict_proba(X_test)
-    labels = list(data.target_names)
+    data, clf, _, _, _, y_test, y_pred, y_probas, labels = cancer_model()
     run.log({"pr": flightlog.plot.pr_curve(y_test, y_probas, labels=labels),
              "roc": flightlog.plot.roc_curve(y_test, y_probas, labels=labels),
              "conf_mat": flightlog.plot.confusion_matrix(y_true=y_test, preds=y_pred,
