@@ -26,9 +26,11 @@ def _page(run: Any) -> str:
     from .report import report_html
 
     page = report_html([run], nav=False)
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-scripts '
-            f'allow-downloads" style="width:100%;height:{HEIGHT}px;border:0" '
-            f'title="flightlog run"></iframe>')
+    # In a <div>: IPython warns ("Consider using IPython.display.IFrame") on HTML that
+    # starts with an iframe, and IFrame cannot take srcdoc.
+    return (f'<div class="flightlog-show"><iframe srcdoc="{html.escape(page, quote=True)}" '
+            f'sandbox="allow-scripts allow-downloads" style="width:100%;height:{HEIGHT}px;'
+            f'border:0" title="flightlog run"></iframe></div>')
 
 
 def _position(run: Any) -> tuple[Any, str]:
