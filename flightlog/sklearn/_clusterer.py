@@ -123,6 +123,18 @@ def _assignments(clusterer: Any, X: Any, cluster_labels: Any) -> Any:
                        key="cluster_labels")
 
 
+def _are_cluster_names(cluster_labels: Any, n_samples: int, clusterer: Any) -> bool:
+    if cluster_labels is None or isinstance(cluster_labels, str):
+        return False
+    try:
+        values = list(cluster_labels)
+    except TypeError:
+        return False
+    n_clusters = getattr(clusterer, "n_clusters", None)
+    return (len(values) != n_samples and len(values) == n_clusters
+            and all(isinstance(v, str) for v in values))
+
+
 def build_silhouette(clusterer: Any, X: Any, cluster_labels: Any = None, labels: Any = None,
                      metric: str = "euclidean",
                      max_samples: int | None = SILHOUETTE_MAX_SAMPLES) -> Chart:
@@ -152,6 +164,11 @@ def build_silhouette(clusterer: Any, X: Any, cluster_labels: Any = None, labels:
 
     inputs.check_fitted("clusterer", clusterer)
     X = inputs.matrix("X", X)
+    if labels is None and _are_cluster_names(cluster_labels, X.shape[0], clusterer):
+        # W&B's docs (seeds 000/001) call plot_silhouette(model, X, ["spam", "not spam"]):
+        # names of the clusters where the signature says cluster_labels. One name per
+        # cluster of the fitted model, not one per sample: take them as the names.
+        labels, cluster_labels = cluster_labels, None
     assigned = _assignments(clusterer, X, cluster_labels)
     inputs.same_length(X=X, cluster_labels=assigned)
     clusters = np.unique(assigned)

@@ -337,6 +337,17 @@ def test_silhouette_is_silhouette_samples(iris: Iris) -> None:
     assert f"{want.mean():.3f}" in chart.spec["title"]["subtitle"]
 
 
+def test_silhouette_takes_cluster_names_as_the_seed_calls_it(iris: Iris) -> None:
+    # Seeds 000/001: plot_silhouette(model, X_train, ['spam', 'not spam']).
+    chart = fs.build_silhouette(iris.kmeans, iris.X, ["setosa-ish", "mixed", "big"])
+    names = np.array(["setosa-ish", "mixed", "big"])
+    index = np.array(column(chart, "sample_index"))
+    assert column(chart, "cluster") == names[iris.kmeans.labels_[index]].tolist()
+    # One label per sample stays an assignment (W&B's plot_clusterer passes those).
+    with pytest.raises(flightlog.InvalidValue, match="cluster_labels"):
+        fs.build_silhouette(iris.kmeans, iris.X, ["a", "b"])
+
+
 def test_silhouette_subsamples_large_inputs() -> None:
     X, _ = load_digits(return_X_y=True)
     kmeans = KMeans(n_clusters=10, n_init=1, random_state=0).fit(X)
