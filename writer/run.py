@@ -312,12 +312,18 @@ class Run:
         self._queue(RecordType.TABLE, {"key": key, "sha256": sha, "rows": rows,
                                        "time": time.time()}, key)
 
-    def log_image(self, name: str, path: str | os.PathLike[str] | None = None,
-                  plot: Any = None, description: str = "") -> None:
+    def log_image(self, name: str, path: Any = None, plot: Any = None,
+                  description: str = "") -> None:
         """Azure ``run.log_image(name, path=None, plot=None)``: an image file, or a
-        matplotlib figure (or ``pyplot``) drawn as PNG. Exactly one of the two."""
+        matplotlib figure (or ``pyplot``) drawn as PNG. Exactly one of the two; a figure
+        passed as ``path`` (Azure's docs write ``run.log_image("ROC", plt)``) is a plot."""
         self._check_open()
         key = check_key(name)
+        from flightlog import figures
+
+        if plot is None and figures.is_matplotlib(path):
+            # Azure's docs call run.log_image("ROC", plt): the figure where path= stands.
+            path, plot = None, path
         if (path is None) == (plot is None):
             raise InvalidValue(f"log_image({key!r}) takes exactly one of path= and plot=",
                                key=key)

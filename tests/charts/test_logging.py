@@ -141,6 +141,7 @@ def test_matplotlib_pyplot_is_stored_as_png_and_chart(root: Path) -> None:
     with flightlog.init(project="p", dir=root) as run:
         run.log({"chart": plt})
         run.log_image("ROC", plot=plt)
+        run.log_image("ROC positional", plt)  # as seed 003 writes it
     plt.close("all")
     r = flightlog.open_run(run.dir)
     (png,) = r.media()["chart"]
@@ -148,6 +149,7 @@ def test_matplotlib_pyplot_is_stored_as_png_and_chart(root: Path) -> None:
     values = r.charts()["chart"]["data"]["values"]
     assert [row["y"] for row in values if row.get("y") is not None] == [1, 2, 3, 4]
     assert r.media()["ROC"][0].mime == "image/png"
+    assert r.media()["ROC positional"][0].read_bytes() == r.media()["ROC"][0].read_bytes()
 
 
 def test_empty_figure_is_a_clear_error_and_the_run_goes_on(root: Path) -> None:
