@@ -32,6 +32,8 @@ REPORT_POINTS = 4000
 MAX_INLINE_FILE = 8 * 1024 * 1024
 #: Total bytes of attached files inlined into one report.
 MAX_INLINE_FILES = 32 * 1024 * 1024
+#: Rows of each logged table shown (and inlined): TABLE_ROWS in static/flightlog.js.
+TABLE_ROWS = 500
 
 
 def static_dir() -> Path:
@@ -202,7 +204,11 @@ def run_data(run: Any) -> dict[str, Any]:
              for f in state.files.values()] if state is not None else [
         {"name": name, "sha256": "", "size": 0} for name in run.get_file_names()]
     history = run.history()
-    tables = {name: table_rows(table) for name, table in run.tables().items()}
+    # A page of each table, as the server's UI shows (a table may have millions of rows).
+    all_tables = run.tables()
+    tables = {name: table_rows(table.slice(0, TABLE_ROWS))
+              for name, table in all_tables.items()}
+    table_sizes = {name: table.num_rows for name, table in all_tables.items()}
     detail = {
         "project": run.project, "id": run.id, "name": run.name,
         "created": getattr(run, "created", None), "exit_code": getattr(run, "exit_code", None),
@@ -243,6 +249,7 @@ def run_data(run: Any) -> dict[str, Any]:
                 budget -= len(content)
     return {"detail": jsonable(detail), "series": _history_series(history),
             "charts": jsonable(charts), "media": jsonable(media), "tables": tables,
+            "table_rows": table_sizes,
             "blobs": blobs, "files": inlined_files}
 
 

@@ -214,11 +214,18 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables/{name:path}")
     def table(request: Request, project: str, run_id: str, name: str,
-              format: str = "arrow") -> Response:
+              format: str = "arrow", limit: int | None = Query(None, ge=0)) -> Response:
+        """The table (Arrow stream, or ``format=json`` rows); ``limit`` keeps its first
+        rows (a viewer's page), and ``X-Total-Rows`` says how many it has."""
         found = storage.read(project, run_id, lambda v: v.tables().get(name))
         if found is None:
             raise HTTPException(404, f"no table {name!r} in {project}/{run_id}")
-        return _table_response(request, found, format)
+        total = found.num_rows
+        if limit is not None:
+            found = found.slice(0, limit)
+        response = _table_response(request, found, format)
+        response.headers["X-Total-Rows"] = str(total)
+        return response
 
     @app.get("/api/v1/runs/{project}/{run_id}/charts")
     def charts(request: Request, project: str, run_id: str) -> Response:

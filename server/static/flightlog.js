@@ -18,7 +18,7 @@
   const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
   const POINTS = 2000; // points asked per series (the server keeps every extreme)
   const PAGE = 50; // runs per page of the runs table
-  const TABLE_ROWS = 500; // rows shown of a logged table
+  const TABLE_ROWS = 500; // rows shown of a logged table (TABLE_ROWS in report.py)
 
   const fl = (window.flightlog = window.flightlog || {});
   fl.charts = {};
@@ -119,7 +119,15 @@
       },
       charts: (ref) => optional(get(runPath(ref) + "/charts")),
       media: (ref) => optional(get(runPath(ref) + "/media")),
-      table: (ref, name) => get(runPath(ref) + "/tables/" + encPath(name) + "?format=json"),
+      // A page of the table (a logged table may have millions of rows) and its size.
+      async table(ref, name) {
+        const path = `${runPath(ref)}/tables/${encPath(name)}?format=json&limit=${TABLE_ROWS}`;
+        const r = await fetch(path, { credentials: "same-origin" });
+        if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+        const rows = await r.json();
+        rows.total = Number(r.headers.get("X-Total-Rows") || rows.length);
+        return rows;
+      },
       blobUrl: (ref, sha) => runPath(ref) + "/blobs/" + sha,
       async blobText(ref, sha) {
         const r = await fetch(runPath(ref) + "/blobs/" + sha, { credentials: "same-origin" });
@@ -170,7 +178,11 @@
       },
       charts: async (ref) => run(ref).charts || {},
       media: async (ref) => run(ref).media || {},
-      table: async (ref, name) => (run(ref).tables || {})[name] || [],
+      table: async (ref, name) => {
+        const rows = (run(ref).tables || {})[name] || [];
+        rows.total = (run(ref).table_rows || {})[name] ?? rows.length;
+        return rows;
+      },
       blobUrl: dataUri,
       async blobText(ref, sha) {
         const uri = dataUri(ref, sha);
@@ -440,8 +452,9 @@
           h("thead", null, h("tr", null, cols.map((c) => h("th", null, c)))),
           h("tbody", null, rows.slice(0, TABLE_ROWS).map((row) =>
             h("tr", null, cols.map((c) => h("td", null, cell(src, ref, row[c])))))))));
-        if (rows.length > TABLE_ROWS) {
-          box.append(h("p", { class: "hint" }, `first ${TABLE_ROWS} of ${rows.length} rows`));
+        const total = rows.total ?? rows.length;
+        if (total > TABLE_ROWS) {
+          box.append(h("p", { class: "hint" }, `first ${TABLE_ROWS} of ${total} rows`));
         }
       }, (err) => box.append(h("pre", { class: "error" }, String(err))));
     }
