@@ -61,7 +61,7 @@ class Image:
 
     def __init__(self, data_or_path: Any, mode: str | None = None,
                  caption: str | None = None) -> None:
-        from . import figures
+        from . import figures, images
 
         self.caption = None if caption is None else str(caption)
         self.width: int | None = None
@@ -72,7 +72,7 @@ class Image:
             if not path.is_file():
                 raise InvalidValue(f"Image path {str(path)!r} is not a file")
             self.data = path.read_bytes()
-            mime = figures.image_mime(self.data)
+            mime = images.image_mime(self.data)
             if mime is None:
                 raise InvalidValue(f"Image file {str(path)!r} is not a PNG, JPEG, GIF, WebP, "
                                    f"BMP or SVG image")
@@ -91,7 +91,7 @@ class Image:
             self.width, self.height = value.size
         else:
             array = _as_image_array(value)
-            self.data, self.width, self.height = figures.png_from_array(array)
+            self.data, self.width, self.height = images.png_from_array(array)
 
     @property
     def size(self) -> int:

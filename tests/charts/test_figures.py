@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from vl import assert_valid_vega_lite, render_png
 
-from flightlog import figures
+from flightlog import figures, images
 from flightlog.errors import InvalidValue
 
 
@@ -316,7 +316,7 @@ def test_figure_png_decodes_to_its_size(pyplot: Any) -> None:
     pyplot.plot([1, 2, 3, 4])
     pyplot.ylabel("some interesting numbers")
     png, width, height = figures.figure_png(fig, dpi=50)
-    assert figures.image_mime(png) == "image/png"
+    assert images.image_mime(png) == "image/png"
     assert decode(png).size == (width, height)
     # bbox_inches="tight" crops to the drawn content: smaller than 4x3 in at 50 dpi
     assert 100 < width <= 200 and 75 < height <= 150
@@ -327,10 +327,10 @@ def test_figure_png_decodes_to_its_size(pyplot: Any) -> None:
 
 
 def test_is_checks_do_not_import_matplotlib_or_plotly() -> None:
-    code = ("import sys, flightlog, flightlog.figures as f\n"
+    code = ("import sys, flightlog, flightlog.figures as f, flightlog.images as i\n"
             "assert not f.is_matplotlib(object()) and not f.is_plotly(object())\n"
             "assert f.plotly_js_source() is not None\n"
-            "assert f.png_from_array(__import__('numpy').zeros((2, 2)))[1:] == (2, 2)\n"
+            "assert i.png_from_array(__import__('numpy').zeros((2, 2)))[1:] == (2, 2)\n"
             "bad = [m for m in ('matplotlib', 'plotly', 'PIL') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
@@ -380,20 +380,20 @@ def test_plotly_json_round_trips_and_draws_in_a_page() -> None:
 def test_png_from_uint8_array_round_trips_through_pillow(shape: tuple[int, ...],
                                                          mode: str) -> None:
     array = np.random.default_rng(1).integers(0, 256, size=shape, dtype=np.uint8)
-    png, width, height = figures.png_from_array(array)
+    png, width, height = images.png_from_array(array)
     image = decode(png)
     assert (image.mode, image.size, (width, height)) == (mode, (7, 5), (7, 5))
     assert np.array_equal(np.asarray(image), array.reshape(5, 7, -1).squeeze(-1)
                           if mode == "L" else array)
-    assert figures.image_mime(png) == "image/png"
+    assert images.image_mime(png) == "image/png"
 
 
 def test_png_from_float_array_scales_zero_one_to_bytes() -> None:
     levels = np.random.default_rng(2).integers(0, 256, size=(6, 4, 3))
-    png, _, _ = figures.png_from_array(levels / 255.0)
+    png, _, _ = images.png_from_array(levels / 255.0)
     assert np.array_equal(np.asarray(decode(png)), levels)
     gray = np.linspace(0.0, 1.0, 12).reshape(3, 4).astype(np.float32)
-    decoded = np.asarray(decode(figures.png_from_array(gray)[0]))
+    decoded = np.asarray(decode(images.png_from_array(gray)[0]))
     assert np.array_equal(decoded, np.rint(gray.astype(np.float64) * 255))
 
 
@@ -408,7 +408,7 @@ def test_png_from_float_array_scales_zero_one_to_bytes() -> None:
 ])
 def test_bad_image_arrays_are_refused(array: Any, message: str) -> None:
     with pytest.raises(InvalidValue, match=message):
-        figures.png_from_array(array)
+        images.png_from_array(array)
 
 
 def test_image_mime_by_magic_bytes(pyplot: Any) -> None:
@@ -417,15 +417,15 @@ def test_image_mime_by_magic_bytes(pyplot: Any) -> None:
         Image.new("RGB", (3, 2), "red").save(buffer, format=fmt)
         return buffer.getvalue()
 
-    assert figures.image_mime(encoded("JPEG")) == "image/jpeg"
-    assert figures.image_mime(encoded("GIF")) == "image/gif"
-    assert figures.image_mime(encoded("WEBP")) == "image/webp"
-    assert figures.image_mime(encoded("BMP")) == "image/bmp"
+    assert images.image_mime(encoded("JPEG")) == "image/jpeg"
+    assert images.image_mime(encoded("GIF")) == "image/gif"
+    assert images.image_mime(encoded("WEBP")) == "image/webp"
+    assert images.image_mime(encoded("BMP")) == "image/bmp"
     fig = pyplot.figure()
     pyplot.plot([1, 2])
     svg = io.BytesIO()
     fig.savefig(svg, format="svg")
-    assert figures.image_mime(svg.getvalue()) == "image/svg+xml"
-    assert figures.image_mime(b'<svg xmlns="http://www.w3.org/2000/svg"/>') == "image/svg+xml"
-    assert figures.image_mime(b"<html><body>no</body></html>") is None
-    assert figures.image_mime(b"") is None
+    assert images.image_mime(svg.getvalue()) == "image/svg+xml"
+    assert images.image_mime(b'<svg xmlns="http://www.w3.org/2000/svg"/>') == "image/svg+xml"
+    assert images.image_mime(b"<html><body>no</body></html>") is None
+    assert images.image_mime(b"") is None
