@@ -99,6 +99,16 @@ class RemoteRun:
         return str(self._detail()["status"])
 
     @property
+    def next_seq(self) -> int:
+        """The sequence number after the last record the server holds: it grows as the
+        daemon delivers (what ``flightlog.show`` watches to refresh)."""
+        return int(self._detail()["next_seq"])
+
+    def files(self) -> list[dict[str, Any]]:
+        """Each attached file: name, sha256, size."""
+        return [dict(f) for f in self._detail()["files"]]
+
+    @property
     def summary(self) -> dict[str, Any]:
         return dict(self._detail()["summary"])
 

@@ -34,12 +34,12 @@ def _page(run: Any) -> str:
 
 
 def _position(run: Any) -> tuple[Any, str]:
-    """What changes as a run grows (its last sequence number, else its step count),
-    and its status."""
+    """What changes as a run grows (its last sequence number: local, or as the server
+    holds it), and its status."""
     state = getattr(run, "state", None)
     if state is not None:
         return state.last_seq, str(run.status)
-    return getattr(run, "steps", None), str(run.status)
+    return getattr(run, "next_seq", None), str(run.status)  # a RemoteRun
 
 
 def _display_functions() -> tuple[Callable[..., Any], Callable[[str], Any]]:

@@ -200,9 +200,13 @@ def run_data(run: Any) -> dict[str, Any]:
     run = _local(run)
     read_blob = _blob_reader(run)
     state = getattr(run, "state", None)
-    files = [{"name": f.name, "sha256": f.sha256, "size": f.size}
-             for f in state.files.values()] if state is not None else [
-        {"name": name, "sha256": "", "size": 0} for name in run.get_file_names()]
+    if state is not None:
+        files = [{"name": f.name, "sha256": f.sha256, "size": f.size}
+                 for f in state.files.values()]
+    elif hasattr(run, "files"):  # a RemoteRun: the server's list names their hashes
+        files = run.files()
+    else:
+        files = [{"name": name, "sha256": "", "size": 0} for name in run.get_file_names()]
     history = run.history()
     # A page of each table, as the server's UI shows (a table may have millions of rows).
     all_tables = run.tables()
@@ -213,7 +217,8 @@ def run_data(run: Any) -> dict[str, Any]:
         "project": run.project, "id": run.id, "name": run.name,
         "created": getattr(run, "created", None), "exit_code": getattr(run, "exit_code", None),
         "config": run.config, "summary": run.summary, "tags": run.tags,
-        "steps": history.num_rows, "next_seq": state.last_seq + 1 if state is not None else 0,
+        "steps": history.num_rows, "next_seq": (state.last_seq + 1 if state is not None
+                                                 else getattr(run, "next_seq", 0)),
         "files": files, "tables": sorted(tables), "status": run.status,
     }
     entries = getattr(state, "chart_entries", {}) if state is not None else {}

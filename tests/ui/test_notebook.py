@@ -90,3 +90,58 @@ def test_show_refreshes_a_live_run_until_it_finishes(root: Path) -> None:
     wait_until(lambda: not refresh_threads(), 10, "the refresh thread to stop")
     final = inline_data(fake.updates[-1])["runs"][f"nb/{run.id}"]["detail"]
     assert final["status"] == "finished"
+
+
+def test_show_follows_a_run_on_the_server_as_the_daemon_delivers(tmp_path: Path) -> None:
+    from syncd_helpers import Proc, Server, run_cli
+
+    procs: list[Proc] = []
+    server = Server(tmp_path / "server", procs).start()
+    root, state = tmp_path / "runs", tmp_path / "state"
+
+    def sync() -> None:
+        done = run_cli("sync", root, "--server", server.url, "--state", state)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    run = flightlog.init(project="nb", id="remote", dir=root, flush_interval=0.01)
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    fake = FakeDisplay()
+    try:
+        run.log({"loss": 1.0})
+        run.upload_file("model.bin", model)
+        run.flush()
+        wait_until(lambda: flightlog.open_run(run.dir).steps == 1, 10, "the first step")
+        sync()
+        with server.api() as api:
+            remote = api.run("nb/remote")
+            assert remote.status == "running"
+            show(remote, every=0.05, display=fake, wrap=str)
+            first = inline_data(fake.shown[0])["runs"]["nb/remote"]
+            assert first["series"]["_step"]["loss"]["y"] == [1.0]
+            # The file is in the page, downloadable offline.
+            assert first["files"]["model.bin"].startswith("data:")
+            def page_where(status: str, steps: int) -> dict[str, Any] | None:
+                with fake.lock:
+                    pages = [inline_data(u)["runs"]["nb/remote"] for u in fake.updates]
+                found = [p for p in pages if p["detail"]["status"] == status
+                         and len(p["series"]["_step"]["loss"]["y"]) == steps]
+                return found[-1] if found else None
+
+            # Still running: the view follows what the daemon delivered, not just status.
+            for i in range(2, 5):
+                run.log({"loss": 1.0 / i})
+            run.flush()
+            wait_until(lambda: flightlog.open_run(run.dir).steps == 4, 10, "4 steps")
+            sync()
+            page = wait_until(lambda: page_where("running", 4), 20, "the grown page")
+            assert page["series"]["_step"]["loss"]["y"] == [1.0, 1 / 2, 1 / 3, 1 / 4]
+            run.finish()
+            sync()
+            wait_until(lambda: page_where("finished", 4), 20, "the finished run's page")
+            wait_until(lambda: not refresh_threads(), 10, "the refresh thread to stop")
+    finally:
+        run.finish()
+        for proc in procs:
+            proc.kill()
+            proc.close()
