@@ -42,6 +42,14 @@
     return el;
   }
 
+  // An image element; images smaller than a thumbnail (an 8x8 digit, a 28x28 sample) are
+  // drawn larger with their pixels kept sharp, instead of as a dot.
+  function picture(url, alt, cls) {
+    return h("img", { src: url, alt, class: cls, onload: (e) => {
+      if (e.target.naturalWidth < 48 && e.target.naturalHeight < 48) e.target.classList.add("tiny");
+    } });
+  }
+
   const enc = encodeURIComponent;
   const encPath = (name) => name.split("/").map(enc).join("/");
   const refKey = (ref) => `${ref.project}/${ref.id}`;
@@ -432,7 +440,7 @@
     if (value && typeof value === "object" && value.sha256 && value.kind) {
       if (value.kind === "image") {
         const url = src.blobUrl(ref, value.sha256);
-        return url ? h("img", { src: url, alt: value.caption || "", class: "cell-image" })
+        return url ? picture(url, value.caption || "", "cell-image")
           : "(image not included)";
       }
       if (value.kind === "html") return htmlFrame(src, ref, value.sha256);
@@ -493,7 +501,7 @@
         gallery.append(fig);
         if (item.kind === "image") {
           const url = src.blobUrl(ref, item.sha256);
-          fig.append(url ? h("img", { src: url, alt: item.caption || name }) : "(not included)");
+          fig.append(url ? picture(url, item.caption || name, null) : "(not included)");
         } else if (item.kind === "html") {
           fig.append(htmlFrame(src, ref, item.sha256));
         } else if (item.kind === "plotly") {

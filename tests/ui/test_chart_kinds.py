@@ -119,6 +119,12 @@ def assert_every_kind_drawn(page: Any, run_dir: Path) -> None:
         page.wait_for_function("([el, w]) => el.complete && el.naturalWidth === w",
                                arg=[image.element_handle(), width])
     assert page.evaluate("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+    # A 16 px image is drawn at thumbnail height with sharp pixels, a figure as it is.
+    cell = page.locator("[data-table='cells'] img.cell-image")
+    page.wait_for_function("(el) => el.classList.contains('tiny')", arg=cell.element_handle())
+    assert cell.bounding_box()["height"] == 48
+    assert "tiny" not in (page.locator("[data-media='matplotlib'] img").get_attribute("class")
+                          or "")
 
     cell_frame = page.frame_locator("[data-table='cells'] iframe")
     assert cell_frame.locator("#cell").inner_text(timeout=10_000) == "hello from a cell"
