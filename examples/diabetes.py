@@ -4,7 +4,7 @@ One run per alpha logs its alpha and RMSE (Azure form), a learning curve (W&B fo
 predicted-vs-true and residual charts, and the fitted model; then the script finds the
 best run from the run directories alone and downloads its model. Nothing touches the network.
 
-    python examples/diabetes.py [--dir flightlog]
+    python examples/diabetes.py [--dir flightlog-runs]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def best_run(root: Path) -> flightlog.LocalRun:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="flightlog", help="root of run directories")
+    parser.add_argument("--dir", default="flightlog-runs", help="root of run directories")
     parser.add_argument("--out", default="out", help="where to download the best model")
     args = parser.parse_args()
     root = Path(args.dir)
