@@ -55,6 +55,7 @@ class Result:
     read_s: float | None = None
     note: str = ""
     error: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)  # tool-specific figures
     latencies_ns: list[int] = field(default_factory=list, repr=False)
 
     @property
@@ -121,6 +122,7 @@ def median_result(results: Sequence[Result]) -> Result:
         p999_us=med(lambda r: r.p999_us),
         mean_us=med(lambda r: r.mean_us),
         read_s=statistics.median(reads) if reads else None,
+        extra={key: statistics.median(r.extra[key] for r in ok) for key in first.extra},
         note=first.note if len(ok) == 1 else f"{first.note}; median of {len(ok)} runs",
     )
 

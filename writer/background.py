@@ -4,6 +4,14 @@ Every ``interval`` seconds (and when woken) it takes everything the training thr
 queued, encodes it (history buffers become columnar chunks), and appends the records
 to the log through :class:`~flightlog.writer.segments.SegmentWriter`.
 
+Backpressure keeps the unwritten backlog bounded in time at any log rate (SPEC.md §12):
+after each cycle the writer publishes ``due``, the wall-clock time at which the oldest
+record it may not have written yet turns ``max_unwritten`` old (flush interval + 150 ms).
+A logging call whose timestamp is past ``due`` waits in :meth:`wait_written` until every
+record logged before it is written: the training thread can outrun this thread by at
+most that long, on a healthy disk. While waiting it releases the GIL, so this thread
+catches up at full speed instead of fighting the training loop for the interpreter.
+
 A write that fails (disk full, I/O error) never reaches the training thread: the records
 stay in a bounded backlog and the write is retried with capped exponential backoff.
 Records that do not fit in the backlog are dropped and counted, and a ``dropped`` record
@@ -50,6 +58,13 @@ def _pack_history(body: dict[str, object]) -> bytes:
 class BackgroundWriter:
     MAX_BACKLOG_BYTES = 64 * 1024 * 1024
     MAX_RETRY_DELAY = 5.0
+    #: How much longer than the flush interval a record may stay unwritten before the
+    #: next logging call waits for this thread.
+    BACKPRESSURE_SLACK = 0.15
+    #: The longest a logging call waits. A writer that has not caught up by then is stuck
+    #: in a write(2) that does not return (a hung disk): logging stops waiting until it
+    #: progresses again, as it never waits for a disk that refuses writes.
+    MAX_WAIT = 2.0
 
     def __init__(self, segments: SegmentWriter, take: Callable[[], Taken], *,
                  interval: float = 0.1, path: str = "") -> None:
@@ -68,6 +83,18 @@ class BackgroundWriter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._give_up_at = float("inf")
+        self.max_unwritten = interval + self.BACKPRESSURE_SLACK
+        # Invariant: every record handed over before ``written_before`` (monotonic) is
+        # written, or was dropped while writes failed; ``due`` (wall clock, the rows'
+        # clock) is when the oldest record that may be unwritten turns max_unwritten old.
+        # Both only grow, under ``_progress``; the training thread reads ``due`` unlocked
+        # (one float comparison per log call).
+        self.written_before = time.monotonic()
+        self.due = time.time() + self.max_unwritten
+        #: Upper bound of how long any record waited to be written (seconds, so far).
+        self.worst_unwritten_age = 0.0
+        self._progress = threading.Condition()
+        self._stalled_at: float | None = None
         self._thread = threading.Thread(target=self._main, name="flightlog-writer", daemon=True)
         self._thread.start()
 
@@ -92,6 +119,27 @@ class BackgroundWriter:
     def backlog_records(self) -> int:
         return len(self._backlog)
 
+    def wait_written(self, logged_before: float) -> None:
+        """Backpressure: block the (training) caller until every record handed over
+        before ``logged_before`` (``time.monotonic()``) is written.
+
+        Returns at once while writes fail (records then wait in the bounded backlog, or
+        are dropped and counted: a refusing disk never blocks training) and when this
+        thread has ended. Gives up after ``MAX_WAIT`` seconds, and then does not wait
+        again until this thread makes progress."""
+        def done() -> bool:
+            return (self.written_before >= logged_before or self._failing_since is not None
+                    or self.error is not None or not self._thread.is_alive())
+
+        with self._progress:
+            if done() or self.written_before == self._stalled_at:
+                return
+            self._wake.set()
+            if not self._progress.wait_for(done, self.MAX_WAIT):
+                self._stalled_at = self.written_before
+                log.warning("flightlog: writing %s has not progressed for %.0f s; logging "
+                            "goes on without waiting for it", self.path, self.MAX_WAIT)
+
     # ------------------------------------------------------------ thread side
 
     def _main(self) -> None:
@@ -101,15 +149,31 @@ class BackgroundWriter:
                 if not stopping:
                     self._wake.wait(self._wait_time())
                     self._wake.clear()
+                taken_mono, taken_wall = time.monotonic(), time.time()
                 self._encode(self._take())
                 self._flush()
+                self._progressed(taken_mono, taken_wall)
                 if stopping and (not self._backlog or time.monotonic() >= self._give_up_at):
                     self._abandon_backlog()
                     return
                 if stopping and self._backlog:
                     time.sleep(min(self._delay, max(0.0, self._give_up_at - time.monotonic())))
         except BaseException as exc:  # a bug: surfaced by the training thread
-            self.error = exc
+            with self._progress:
+                self.error = exc
+                self._progress.notify_all()  # a waiting log call must not wait for it
+
+    def _progressed(self, taken_mono: float, taken_wall: float) -> None:
+        """After a cycle that took everything queued at ``taken_*``: when nothing of it is
+        left unwritten, advance ``written_before`` and ``due``. Waiting log calls are
+        woken either way (writes failing is also a reason to stop waiting)."""
+        with self._progress:
+            if not self._backlog:
+                age = time.monotonic() - self.written_before
+                self.worst_unwritten_age = max(self.worst_unwritten_age, age)
+                self.written_before = taken_mono
+                self.due = taken_wall + self.max_unwritten
+            self._progress.notify_all()
 
     def _wait_time(self) -> float:
         if self._failing_since is None:

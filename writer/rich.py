@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flightlog.format.arrowlimits import CHART_LIMITS, TABLE_LIMITS, ArrowLimits, check_ipc_file
 from flightlog.format.records import RecordType
 
-from flightlog.errors import InvalidValue
+from flightlog.errors import FormatError, InvalidValue
 
 from .blobs import store_bytes
 from .values import check_key
@@ -53,14 +54,21 @@ def split_rich(data: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, Any
     return plain, rich
 
 
-def ipc_file(table: Any) -> bytes:
-    """``table`` as an uncompressed Arrow IPC file (SPEC.md §10)."""
+def ipc_file(table: Any, key: str = "", limits: ArrowLimits = TABLE_LIMITS) -> bytes:
+    """``table`` as an uncompressed Arrow IPC file (SPEC.md §10), within the limits
+    readers apply to it (else InvalidValue naming ``key``: better refused now than
+    logged and then refused by every reader)."""
     import pyarrow as pa
 
     sink = io.BytesIO()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue()
+    data = sink.getvalue()
+    try:
+        check_ipc_file(data, limits)
+    except FormatError as exc:
+        raise InvalidValue(f"{key!r}: {exc.message}", key=key or None) from None
+    return data
 
 
 def prepare(run_dir: Path, key: str, value: Any, step: int | None) -> Prepared:
@@ -99,7 +107,7 @@ def _with_step(body: dict[str, Any], step: int | None) -> dict[str, Any]:
 
 def _chart(run_dir: Path, key: str, chart: Any, step: int | None, now: float
            ) -> tuple[RecordType, dict[str, Any]]:
-    sha, _ = store_bytes(run_dir, ipc_file(chart.table))
+    sha, _ = store_bytes(run_dir, ipc_file(chart.table, key, CHART_LIMITS))
     return RecordType.CHART, _with_step({
         "key": key, "sha256": sha, "rows": chart.table.num_rows, "spec": chart.spec_json,
         "kind": chart.kind, "time": now}, step)
@@ -131,7 +139,7 @@ def _table(run_dir: Path, key: str, table: Any, step: int | None, now: float
         return value
 
     arrow = table.to_arrow(cell)
-    sha, _ = store_bytes(run_dir, ipc_file(arrow))
+    sha, _ = store_bytes(run_dir, ipc_file(arrow, key))
     body: dict[str, Any] = {"key": key, "sha256": sha, "rows": arrow.num_rows, "time": now,
                             "replace": True}
     if blobs:

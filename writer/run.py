@@ -47,7 +47,9 @@ _INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
 
 _MISSING: Any = object()
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-#: History rows the training thread buffers before it drops (the writer thread is stuck).
+#: History rows the training thread buffers before it drops. Backpressure (SPEC.md §12)
+#: keeps the buffer to a fraction of a second of logging; this bound only matters while
+#: the writer thread is stuck in a write that does not return.
 MAX_BUFFERED_ROWS = 1_000_000
 
 
@@ -92,6 +94,7 @@ class Run:
         self._dropped_rows = 0
         self._closed = False
         self._last: dict[str, Any] = {}
+        self._plain_keys: tuple[str, ...] = ()  # the last key tuple that passed _plain_keys
         self._step = 0
         self.dir.mkdir(parents=True, exist_ok=True)
         self._writer_lock = WriterLock(self.dir)
@@ -176,11 +179,19 @@ class Run:
         self._queue_packed(self._packed(record_type, body, key))
 
     def _queue_packed(self, payload: bytes) -> None:
+        if time.time() > self._writer.due:
+            self._catch_up()
         with self._lock:
             if self._hist.rows:
                 self._items.append(self._hist)
                 self._hist = HistoryBuffer()
             self._items.append(payload)
+
+    def _catch_up(self) -> None:
+        """Backpressure (SPEC.md §12): the oldest record the writer may not have written
+        yet is past its bound; wait until everything logged so far is written. Returns at
+        once while writes fail or hang: records are then buffered, or dropped and counted."""
+        self._writer.wait_written(time.monotonic())
 
     def _check_open(self) -> None:
         if self._closed:
@@ -224,14 +235,15 @@ class Run:
     def _log_row(self, data: dict[str, Any], step: Any, commit: bool | None) -> None:
         self._check_open()
         rich: dict[str, Any] = {}
-        # Fast path: flat dicts of str -> float/int need no conversion at all.
-        for k, v in data.items():
-            t = type(v)
-            if ((t is not float and (t is not int or not _INT_MIN <= v <= _UINT_MAX))
-                    or type(k) is not str or not k or k[0] == "_" or len(k) > MAX_KEY_CHARS):
-                data, rich = split_rich(data)
-                data = flatten(data)
-                break
+        keys, values = tuple(data), tuple(data.values())
+        # Fast path: flat dicts of str -> float/int need no conversion at all. Keys are
+        # checked once per key tuple: a training loop logs the same keys every step.
+        if keys != self._plain_keys and _plain_keys(keys):
+            self._plain_keys = keys
+        if keys != self._plain_keys or not _plain_values(values):
+            data, rich = split_rich(data)
+            data = flatten(data)
+            keys, values = tuple(data), tuple(data.values())
         if step is None:
             at = self._step
             advance = commit is None or commit
@@ -240,10 +252,11 @@ class Run:
             advance = bool(commit)
         # Tables, charts and media become their own records (their files stored now);
         # any of them failing leaves this call without effect.
-        prepared = [(key, record) for key, value in rich.items()
-                    for record in prepare(self.dir, key, value, at)]
-        payloads = [self._packed(rtype, body, key) for key, (rtype, body) in prepared]
+        payloads = self._prepare_rich(rich, at) if rich else []
         now = time.time()
+        # The backpressure check: one float comparison on the common path.
+        if now > self._writer.due:
+            self._catch_up()
         # A row even when every value was rich: the step exists in the history, as an
         # empty log({}) makes one.
         with self._lock:
@@ -251,11 +264,16 @@ class Run:
                 self._dropped_rows += 1
                 return
             self._pending_rows += 1
-            self._hist.append(at, now, data)
+            self._hist.append(at, now, keys, values)
         self._step = at + 1 if advance else at
         self._last.update(data)
         for payload in payloads:
             self._queue_packed(payload)
+
+    def _prepare_rich(self, rich: dict[str, Any], at: int) -> list[bytes]:
+        prepared = [(key, record) for key, value in rich.items()
+                    for record in prepare(self.dir, key, value, at)]
+        return [self._packed(rtype, body, key) for key, (rtype, body) in prepared]
 
     def _check_step(self, step: Any) -> int:
         try:
@@ -301,7 +319,8 @@ class Run:
 
     def log_table(self, name: str, value: Mapping[str, Any], description: str = "") -> None:
         """Azure ``run.log_table(name, {"x": [...], "y": [...]})``: a whole table, stored as
-        an Arrow IPC file (any size; never sampled)."""
+        an Arrow IPC file (never sampled; up to SPEC.md §10.4's 10,000,000 rows, else
+        InvalidValue)."""
         self._check_open()
         key = check_key(name)
         data = _arrow_ipc(key, value)
@@ -503,6 +522,26 @@ class Summary(_RecordingMapping):
         return repr(dict(self._run._last))
 
 
+_NUMBERS = frozenset({float, int})
+
+
+def _plain_keys(keys: tuple[Any, ...]) -> bool:
+    """Keys a history row can use as they are (others go through ``flatten``)."""
+    return all(type(k) is str and k and k[0] != "_" and len(k) <= MAX_KEY_CHARS
+               for k in keys)
+
+
+def _plain_values(values: tuple[Any, ...]) -> bool:
+    """Every value a float, or an int that fits i64/u64 (bool is a kind of its own)."""
+    types = set(map(type, values))
+    if not types <= _NUMBERS:
+        return False
+    if int not in types or (min(values) >= _INT_MIN and max(values) <= _UINT_MAX):
+        return True
+    # min/max also see the floats (huge, NaN): the exact check looks at the ints only.
+    return all(_INT_MIN <= v <= _UINT_MAX for v in values if type(v) is int)
+
+
 def _tags_map(tags: Any) -> dict[str, str | None]:
     if tags is None:
         return {}
@@ -534,7 +573,7 @@ def _arrow_ipc(key: str, value: Mapping[str, Any]) -> bytes:
         table = pa.table(columns)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InvalidValue(f"log_table({key!r}): {exc}", key=key) from exc
-    return ipc_file(table)
+    return ipc_file(table, key)
 
 
 # ---------------------------------------------------------------- the current run

@@ -7,6 +7,11 @@ test through stdout, one line at a time, flushed after every line:
   after each step print ``<i> <monotonic time after the log call returned>``. The test
   SIGKILLs it.
   ARGS: ``SEGMENT_BYTES WIDTH`` (WIDTH extra random columns per row: heavy logging).
+- ``maxrate``: ``init``, print ``ready <monotonic>``, then log ``{"x": float(i), "y": i * 2.0}``
+  in a tight loop (no pause: as fast as ``run.log`` returns); every 200 steps append
+  ``<i> <monotonic time after the log call returned>`` to PROGRESS with one ``write(2)`` on
+  an ``O_APPEND`` descriptor (stdout would slow the loop). The test SIGKILLs it.
+  ARGS: ``PROGRESS``.
 - ``resume``: ``init(resume=True)``, log steps ``i = START .. START+COUNT-1`` the same way,
   finish, print ``done <json>``. ARGS: ``START COUNT``.
 - ``hold``: ``init`` (or resume), log one row, print ``ready``, then wait for a line on stdin:
@@ -64,6 +69,21 @@ def mode_kill(root: str, project: str, run_id: str, segment_bytes: str, width: s
         i += 1
         if i % 20 == 0:
             time.sleep(0.001)  # "training": at most ~20k steps/s keeps the test's data small
+
+
+def mode_maxrate(root: str, project: str, run_id: str, progress: str) -> None:
+    import os
+
+    run = flightlog.init(project=project, id=run_id, name="maxrate", dir=root,
+                         flush_interval=0.1)
+    fd = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    say("ready", repr(time.monotonic()))
+    i = 0
+    while True:
+        run.log({"x": float(i), "y": i * 2.0})
+        if i % 200 == 0:
+            os.write(fd, f"{i} {time.monotonic()!r}\n".encode())
+        i += 1
 
 
 def mode_media(root: str, project: str, run_id: str) -> None:
@@ -216,8 +236,9 @@ def mode_diskfull(root: str, project: str, run_id: str, limit: str) -> None:
         "after": after if raised is None else None}))
 
 
-MODES = {"kill": mode_kill, "media": mode_media, "resume": mode_resume, "hold": mode_hold,
-         "second": mode_second, "diskfull": mode_diskfull}
+MODES = {"kill": mode_kill, "maxrate": mode_maxrate, "media": mode_media,
+         "resume": mode_resume, "hold": mode_hold, "second": mode_second,
+         "diskfull": mode_diskfull}
 
 if __name__ == "__main__":
     MODES[sys.argv[1]](*sys.argv[2:])

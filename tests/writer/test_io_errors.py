@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,79 @@ def test_finish_on_a_dead_disk_gives_up_without_raising(
     failing_disk.clear()
     again = flightlog.init(project="io", id="dead", dir=root, resume=True)  # lock released
     again.finish()
+
+
+# ------------------------------------------- backpressure and disks that refuse or hang
+
+
+def timed_log(run: flightlog.Run, i: int) -> float:
+    """Seconds ``run.log({"i": i})`` took."""
+    t0 = time.monotonic()
+    run.log({"i": i})
+    return time.monotonic() - t0
+
+
+def test_logging_never_waits_for_a_disk_that_refuses_writes(
+        root: Path, failing_disk: threading.Event, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Backpressure (SPEC.md §12) holds the training loop to the writer's pace on a healthy
+    # disk; a refusing disk must not hold it at all (it would wait MAX_WAIT per call).
+    caplog.set_level(logging.WARNING, logger="flightlog")
+    monkeypatch.setattr(BackgroundWriter, "MAX_WAIT", 1.0)
+    failing_disk.set()
+    run = flightlog.init(project="io", dir=root, flush_interval=0.02)
+    i = 0
+    while not any("cannot write" in rec.getMessage() for rec in caplog.records):
+        i += 1
+        assert timed_log(run, i) < 0.5 and i < 10_000_000, "no warning, or log waited"
+    # Log for three times the unwritten bound: every call comes back at once.
+    end = time.monotonic() + 3 * run._writer.max_unwritten
+    slowest = 0.0
+    while time.monotonic() < end:
+        i += 1
+        slowest = max(slowest, timed_log(run, i))
+    assert slowest < 0.5, f"a log call waited {slowest:.2f} s for a disk that refuses writes"
+    failing_disk.clear()
+    run.finish()
+    r = flightlog.open_run(run.dir)
+    assert r.dropped == 0 and r.history()["i"].to_pylist() == list(range(1, i + 1))
+
+
+def test_a_hung_write_holds_logging_up_once_and_at_most_max_wait(
+        root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="flightlog")
+    monkeypatch.setattr(BackgroundWriter, "MAX_WAIT", 1.0)
+    hung, release = threading.Event(), threading.Event()
+    real_write = SegmentWriter.write
+
+    def write(self: SegmentWriter, payloads: Any) -> tuple[int, OSError | None]:
+        if not release.is_set():  # a write(2) that does not return (hung NFS mount)
+            hung.set()
+            release.wait(60)
+        return real_write(self, payloads)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(SegmentWriter, "write", write)
+    run = flightlog.init(project="io", dir=root, flush_interval=0.02)
+    try:
+        run.log({"i": 0})
+        wait_until(hung.is_set, what="the writer to hang in write(2)")
+        # Past the unwritten bound, one call waits for the writer, gives up after MAX_WAIT
+        # and says so; then logging goes on without waiting while the write hangs.
+        i, waits = 0, []
+        while not any("has not progressed" in rec.getMessage() for rec in caplog.records):
+            i += 1
+            waits.append(timed_log(run, i))
+            assert i < 10_000_000, "logging never waited for the hung writer"
+        assert 1.0 <= max(waits) < 5.0, max(waits)
+        after = [timed_log(run, j) for j in range(i + 1, i + 2001)]
+        i += len(after)
+        assert max(after) < 0.5, f"log waited {max(after):.2f} s again for a hung write"
+    finally:
+        release.set()
+    run.finish()
+    r = flightlog.open_run(run.dir)
+    assert r.status == "finished" and r.dropped == 0  # far below 1,000,000 buffered rows
+    assert r.history()["i"].to_pylist() == list(range(i + 1))
 
 
 # ---------------------------------------------------------------- writer thread bugs
