@@ -191,8 +191,10 @@ def scan_frames(
         except _HeaderProblem as problem:
             if problem.error is None or _all_zero(buf, pos):
                 return ScanResult(frames, base + pos, True)
+            resume = _resync(buf, pos + 1, path)
+            problem.error.skipped = (base + pos, base + resume)  # SPEC.md §5.1
             _report(problem.error, on_corruption)
-            pos = _resync(buf, pos + 1, path)
+            pos = resume
             continue
         end = pos + FRAME_HEADER_SIZE + length
         if end > size:
@@ -200,9 +202,11 @@ def scan_frames(
         payload = buf[pos + FRAME_HEADER_SIZE:end]
         got = masked_crc32c(payload)
         if got != pcrc:
-            _report(ChecksumMismatch(
+            mismatch = ChecksumMismatch(
                 f"frame payload checksum mismatch (stored {pcrc:#010x}, computed {got:#010x})",
-                got=got, want=pcrc, path=path, offset=base + pos), on_corruption)
+                got=got, want=pcrc, path=path, offset=base + pos)
+            mismatch.skipped = (base + pos, base + end)
+            _report(mismatch, on_corruption)
         else:
             frames.append(Frame(base + pos, first_seq, count, flags, bytes(payload)))
         pos = end

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import IO, Any
 
 from flightlog.errors import FileNotInRun, FormatError, RunNotFound
 
+from ._download import download_target, write_verified
 from .mediaitem import MediaItem
 from .reader import Finding, RunLogReader
 from .rundir import blob_path, dir_size, is_run_dir, writer_alive
+from .segment import segment_path
 from .state import RunState
 
 
@@ -36,6 +36,7 @@ class LocalRun:
         self._reader = RunLogReader(self.dir)
         self._state = RunState()
         self._warned = 0
+        self._warned_records = 0
         self.refresh()
 
     def refresh(self) -> None:
@@ -44,9 +45,22 @@ class LocalRun:
             self._state.apply(record)
         new = self._reader.findings[self._warned:]
         self._warned = len(self._reader.findings)
+        new += self._record_findings()[self._warned_records:]
+        self._warned_records = len(self._state.record_errors)
         for finding in new:
             warnings.warn(f"{finding.error} (skipped, reading went on)", FlightlogWarning,
                           stacklevel=3)
+
+    def _record_findings(self) -> list[Finding]:
+        """The state's BadRecord/BadAttachedName errors as findings of their segment."""
+        out = []
+        for record, error in self._state.record_errors:
+            path = str(segment_path(self.dir, record.segment))
+            located = type(error)(error.message, path=path, offset=error.offset)
+            located.seq = error.seq
+            out.append(Finding(path, error.offset, type(error).__name__, located,
+                               record.segment, record.seq))
+        return out
 
     @property
     def state(self) -> RunState:
@@ -55,9 +69,11 @@ class LocalRun:
 
     # ------------------------------------------------------------ identity
 
+    # Without a readable run record, id and project are the directory names (SPEC.md §11.1).
+
     @property
     def id(self) -> str:
-        return self.state.id or self.dir.name
+        return self.state.id or self.dir.resolve().name
 
     @property
     def name(self) -> str:
@@ -65,7 +81,7 @@ class LocalRun:
 
     @property
     def project(self) -> str:
-        return self.state.project or self.dir.parent.name
+        return self.state.project or self.dir.resolve().parent.name
 
     @property
     def created(self) -> float | None:
@@ -87,7 +103,9 @@ class LocalRun:
 
     @property
     def status(self) -> str:
-        """``finished``, ``running`` or ``crashed`` (SPEC.md §11)."""
+        """``finished``, ``running`` or ``crashed`` (SPEC.md §11.7): running while a writer
+        holds the lock, else from the last ``finish`` record if no ``run`` record follows
+        it."""
         state = self.state
         if writer_alive(self.dir):
             return "running"  # including a finished run that a new writer resumed
@@ -105,9 +123,13 @@ class LocalRun:
 
     @property
     def findings(self) -> list[Finding]:
-        """Corruption found while reading (empty for an intact run)."""
+        """Corruption found while reading (empty for an intact run), in segment and
+        offset order; kinds as in SPEC.md §5.2."""
         self.refresh()
-        return list(self._reader.findings)
+        found = list(self._reader.findings) + self._record_findings()
+        # Stable: at one offset the frame's own finding comes before its records'.
+        return sorted(found, key=lambda f: (f.segment if f.segment is not None else -1,
+                                            f.offset if f.offset is not None else -1))
 
     @property
     def dropped(self) -> int:
@@ -137,6 +159,24 @@ class LocalRun:
         Vega-Lite renderer: ``altair.Chart.from_dict``, vega-embed, vl-convert)."""
         return self.state.charts(self._open_blob)
 
+    def table_page(self, name: str, limit: int | None = None) -> tuple[Any, int] | None:
+        """(the first ``limit`` rows of table ``name``, its total rows), or None when the
+        run has no such table. Reads no more of the table's files than the page needs.
+
+        Raises:
+            FormatError: an attached file breaks SPEC.md §10.4's limits.
+        """
+        return self.state.table(name, self._open_blob, limit)
+
+    def chart(self, name: str) -> dict[str, Any]:
+        """The Vega-Lite spec last logged under ``name``, data inlined.
+
+        Raises:
+            KeyError: no chart of that name.
+            FormatError: its data file breaks SPEC.md §10.4's limits.
+        """
+        return self.state.chart(name, self._open_blob)
+
     def media(self) -> dict[str, list[MediaItem]]:
         """name → every image, HTML page and plotly figure logged under it, in order;
         ``item.path`` is its file, ``item.read_bytes()`` checks its SHA-256."""
@@ -161,31 +201,29 @@ class LocalRun:
         """Copy the uploaded file ``name`` to ``output_file_path`` (default: its base name
         in the current directory), checking its SHA-256 on the way.
 
+        The target appears only complete and checked (a temporary file beside it is
+        renamed); the name is data: only its last component names a file.
+
         Raises:
             FileNotInRun: no file of that name was uploaded.
-            FormatError: the stored content does not match its hash.
+            UnsafeFileName: the name's last component is empty, ``.`` or ``..`` and no
+                file path was given.
+            FormatError: the stored content does not match its size or hash.
         """
         entry = self.state.files.get(name)
         if entry is None:
             raise FileNotInRun(f"no file {name!r} in this run; it has "
                                f"{self.get_file_names()}", path=str(self.dir), key=name)
-        target = Path(output_file_path) if output_file_path is not None else Path(
-            Path(name).name)
-        if target.is_dir():
-            target = target / Path(name).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        digest = hashlib.sha256()
-        with self._open_blob(entry.sha256) as src, open(partial, "wb") as dst:
-            while block := src.read(1 << 20):
-                digest.update(block)
-                dst.write(block)
-        if digest.hexdigest() != entry.sha256:
-            partial.unlink()
-            raise FormatError(f"stored content of {name!r} does not match its SHA-256",
-                              path=str(blob_path(self.dir, entry.sha256)), key=name)
-        shutil.move(partial, target)
-        return target
+        target = download_target(name, output_file_path, f"run {self.dir}")
+        stored = blob_path(self.dir, entry.sha256)
+
+        def mismatch(why: str) -> FormatError:
+            return FormatError(f"stored content of {name!r}: {why}", path=str(stored),
+                               key=name)
+
+        with self._open_blob(entry.sha256) as src:
+            return write_verified(target, iter(lambda: src.read(1 << 20), b""),
+                                  sha256=entry.sha256, size=entry.size, mismatch=mismatch)
 
     def _open_blob(self, sha256: str) -> IO[bytes]:
         return open(blob_path(self.dir, sha256), "rb")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightlog.errors import FormatError, SequenceError
+from flightlog.errors import CorruptPayload, CorruptRecord, FormatError, SequenceError
 
 from ._compression import unpack_payload
 from ._framing import Frame, OnCorruption
@@ -25,22 +25,39 @@ def decode_frame(frame: Frame, *, path: str | None = None, segment: int = 0) -> 
     """The records of a verified frame.
 
     Raises:
-        CorruptRecord: the payload does not decompress or decode (SPEC.md §5 rule 6).
+        CorruptPayload: the payload does not decompress or decode (SPEC.md §5 rule 6);
+            its ``skipped`` is the whole frame.
     """
-    raw = unpack_payload(frame.payload, frame.flags, path=path, offset=frame.offset)
-    items = unpack_records(raw, frame.record_count, path=path, offset=frame.offset)
+    try:
+        raw = unpack_payload(frame.payload, frame.flags, path=path, offset=frame.offset)
+        items = unpack_records(raw, frame.record_count, path=path, offset=frame.offset)
+    except CorruptRecord as exc:
+        error = CorruptPayload(exc.message, path=path, offset=frame.offset)
+        error.skipped = (frame.offset, frame.end)
+        raise error from exc
     return [Record(frame.first_seq + i, rtype, body, segment, frame.offset)
             for i, (rtype, body) in enumerate(items)]
 
 
 @dataclass
 class Finding:
-    """One problem a salvage read found: where, what kind, and the error."""
+    """One problem a salvage read found: where, what kind (a name of the table in SPEC.md
+    §5.2, the error's class name), and the error.
+
+    ``segment`` is the index of the segment file ``path``; ``seq`` the sequence number of
+    the record concerned, for findings about one record."""
 
     path: str
     offset: int | None
     kind: str
     error: FormatError
+    segment: int | None = None
+    seq: int | None = None
+
+    @property
+    def skipped(self) -> tuple[int, int] | None:
+        """The half-open byte range ``(start, end)`` skipped because of this finding."""
+        return self.error.skipped
 
 
 def _kind(error: FormatError) -> str:
@@ -67,12 +84,13 @@ class RunLogReader:
     next_seq: int = 0
     _tails: dict[int, SegmentTail] = field(default_factory=dict)
 
-    def _on_corruption(self) -> OnCorruption:
+    def _on_corruption(self, index: int) -> OnCorruption:
         if self.strict:
             return None
 
         def report(error: FormatError) -> None:
-            self.findings.append(Finding(error.path or "", error.offset, _kind(error), error))
+            self.findings.append(Finding(error.path or "", error.offset, _kind(error), error,
+                                         index))
         return report
 
     def segments(self) -> list[tuple[int, Path]]:
@@ -92,7 +110,7 @@ class RunLogReader:
         for index, path in self.segments():
             tail = self._tails.get(index)
             if tail is None:
-                tail = self._tails[index] = SegmentTail(path, self._on_corruption())
+                tail = self._tails[index] = SegmentTail(path, self._on_corruption(index))
             elif not tail.torn and tail.position == _size(path):
                 continue  # nothing new in this segment
             for frame in tail.poll():
@@ -105,15 +123,15 @@ class RunLogReader:
         except FormatError as exc:
             if self.strict:
                 raise
-            self.findings.append(Finding(path, frame.offset, _kind(exc), exc))
+            self.findings.append(Finding(path, frame.offset, _kind(exc), exc, index))
             return
         if frame.first_seq > self.next_seq:
-            self._problem(SequenceError(
+            self._problem(index, SequenceError(
                 f"sequence gap: expected record {self.next_seq}, frame starts at "
                 f"{frame.first_seq} ({frame.first_seq - self.next_seq} records missing)",
                 path=path, offset=frame.offset))
         elif frame.first_seq < self.next_seq:
-            self._problem(SequenceError(
+            self._problem(index, SequenceError(
                 f"sequence overlap: frame starts at {frame.first_seq}, already read up to "
                 f"{self.next_seq - 1}", path=path, offset=frame.offset))
         for record in records:
@@ -121,10 +139,11 @@ class RunLogReader:
                 self.next_seq = record.seq + 1
                 yield record
 
-    def _problem(self, error: FormatError) -> None:
+    def _problem(self, index: int, error: FormatError) -> None:
         if self.strict:
             raise error
-        self.findings.append(Finding(error.path or "", error.offset, _kind(error), error))
+        self.findings.append(Finding(error.path or "", error.offset, _kind(error), error,
+                                     index))
 
     def torn_tails(self) -> list[tuple[str, int]]:
         """(path, offset) of each segment that currently ends in a torn tail."""

@@ -47,17 +47,39 @@ class Record:
             return f"unknown-{self.type}"
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_attached_name(value: Any) -> bool:
+    """True for 64 lowercase hex digits: the only form an attached file's name takes."""
+    return type(value) is str and len(value) == 64 and _HEX.issuperset(value)
+
+
+def bad_attached_name(body: dict[str, Any]) -> str | None:
+    """Why the record's ``sha256``/``blobs`` do not name attached files (SPEC.md §10.1),
+    or None when they do (or are absent). The rule holds for every record type."""
+    if "sha256" in body and not is_attached_name(body["sha256"]):
+        return f"sha256 {str(body['sha256'])[:80]!r} is not 64 lowercase hex digits"
+    if "blobs" in body:
+        blobs = body["blobs"]
+        if type(blobs) is not list:
+            return "blobs is not an array"
+        for name in blobs:
+            if not is_attached_name(name):
+                return f"blobs entry {str(name)[:80]!r} is not 64 lowercase hex digits"
+    return None
+
+
 def attached_blobs(body: dict[str, Any]) -> list[str]:
     """The SHA-256s of the attached files a record needs (SPEC.md §10): its ``sha256``
     and every entry of its ``blobs``. The rule holds for every record type, unknown ones
     included, so a reader or the sync daemon of an older minor version still ships and
-    checks the files of newer record types. Values that are not str are left out here
-    (the record's type handler reports them)."""
+    checks the files of newer record types. A record with a malformed name names no
+    file at all (:func:`bad_attached_name` says why): such a name is never a path."""
+    if bad_attached_name(body) is not None:
+        return []
     found = []
-    sha = body.get("sha256")
-    if type(sha) is str:
-        found.append(sha)
-    extra = body.get("blobs")
-    if type(extra) is list:
-        found.extend(b for b in extra if type(b) is str)
+    if "sha256" in body:
+        found.append(body["sha256"])
+    found.extend(body.get("blobs") or [])
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flightlog.errors import CorruptRecord, TruncatedRecord, UnsupportedVersion
+from flightlog.errors import BadFileHeader, TruncatedRecord, UnsupportedVersion
 
 from ._constants import (
     FILE_HEADER,
@@ -30,22 +30,29 @@ def parse_file_header(data: bytes, path: str | None = None) -> tuple[int, int]:
 
     Raises:
         TruncatedRecord: fewer than 16 bytes (a segment being created).
-        CorruptRecord: wrong magic or header checksum.
+        BadFileHeader: wrong magic or header checksum (SPEC.md §3.1); its ``skipped``
+            is the header's 16 bytes.
         UnsupportedVersion: a major version this reader does not know.
     """
     if len(data) < FILE_HEADER_SIZE:
         raise TruncatedRecord("segment header not complete yet", path=path, offset=0)
     magic, major, minor, crc = FILE_HEADER.unpack_from(data, 0)
     if magic != FILE_MAGIC:
-        raise CorruptRecord(f"not a flightlog segment (magic {magic!r})", path=path, offset=0)
+        raise _bad_header(f"not a flightlog segment (magic {magic!r})", path)
     if masked_crc32c(data[:12]) != crc:
-        raise CorruptRecord("segment header checksum mismatch", path=path, offset=0)
+        raise _bad_header("segment header checksum mismatch", path)
     if major != FORMAT_MAJOR:
         raise UnsupportedVersion(
             f"segment format {major}.{minor}; this flightlog reads {FORMAT_MAJOR}.x "
             f"(upgrade flightlog to read it)", found=(major, minor),
             supported=(FORMAT_MAJOR, FORMAT_MINOR), path=path, offset=8)
     return major, minor
+
+
+def _bad_header(message: str, path: str | None) -> BadFileHeader:
+    error = BadFileHeader(message, path=path, offset=0)
+    error.skipped = (0, FILE_HEADER_SIZE)
+    return error
 
 
 def segment_name(index: int) -> str:
@@ -96,7 +103,8 @@ class SegmentTail:
 
         Raises:
             UnsupportedVersion: always, whatever ``on_corruption`` is.
-            CorruptRecord, ChecksumMismatch, RecordTooLarge: in strict mode.
+            BadFileHeader, CorruptRecord, ChecksumMismatch, RecordTooLarge: in strict
+                mode.
         """
         with open(self.path, "rb") as f:
             if self.version is None:
@@ -109,8 +117,10 @@ class SegmentTail:
                     return []
                 except UnsupportedVersion:
                     raise
-                except CorruptRecord as exc:
-                    # A damaged header costs only itself: read the frames as 1.0 (SPEC §5).
+                except BadFileHeader as exc:
+                    # A damaged header costs only itself (SPEC.md §3.1): its version
+                    # fields are not trusted, and the frames are read as the newest 1.x
+                    # minor version this reader knows.
                     if self.on_corruption is None:
                         raise
                     self.on_corruption(exc)

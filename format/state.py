@@ -7,7 +7,6 @@ needs an attached file's bytes gets them through ``open_blob``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -15,10 +14,22 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from flightlog.errors import FormatError
+from flightlog.errors import BadAttachedName, BadRecord, FormatError
 
 from ._columns import Chunk, decode_history
-from .records import Record, RecordType
+from .columntype import (
+    FLOAT64,
+    INT64,
+    JSON,
+    KIND_CLASS,
+    NULL,
+    arrow_column,
+    column_type,
+    type_of_values,
+    value_class,
+)
+from .records import Record, RecordType, bad_attached_name, is_attached_name
+from .recordschema import body_problem
 
 #: Opens an attached file's content by its SHA-256 (hex).
 OpenBlob = Callable[[str], IO[bytes]]
@@ -90,8 +101,10 @@ class RunState:
     #: The summary so far: every key's last logged or explicitly set value, in log order
     #: (a later log of a deleted or set key takes its place again).
     summary_values: dict[str, Any] = field(default_factory=dict)
-    #: Records whose body did not have the fields their type needs.
+    #: Records whose body did not have the fields their type needs: (seq, why).
     bad_records: list[tuple[int, str]] = field(default_factory=list)
+    #: The same records as findings (SPEC.md §5.2): BadRecord, BadAttachedName.
+    record_errors: list[tuple[Record, BadRecord]] = field(default_factory=list)
 
     # ------------------------------------------------------------ applying records
 
@@ -103,30 +116,53 @@ class RunState:
         handler = _HANDLERS.get(record.type)
         if handler is None:
             self.unknown_records += 1
+        bad_name = bad_attached_name(record.body)
+        if bad_name is not None:  # of any type, known or not (SPEC.md §10.1)
+            self._bad(record, BadAttachedName, bad_name)
+            return
+        if handler is None:
+            return
+        problem = body_problem(record.type, record.body,
+                               first_run=record.type == RecordType.RUN and self.id is None)
+        if problem is not None:  # SPEC.md §8: required fields and field types
+            self._bad(record, BadRecord, problem)
             return
         try:
             handler(self, record.body)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             why = exc.message if isinstance(exc, FormatError) else f"{type(exc).__name__}: {exc}"
-            self.bad_records.append((record.seq, f"{record.type_name} record: {why}"))
+            self._bad(record, BadRecord, why)
+
+    def _bad(self, record: Record, kind: type[BadRecord], why: str) -> None:
+        message = f"record {record.seq} ({record.type_name}): {why}"
+        error = kind(message, offset=record.offset)
+        error.seq = record.seq
+        self.bad_records.append((record.seq, f"{record.type_name} record: {why}"))
+        self.record_errors.append((record, error))
 
     def _run(self, body: dict[str, Any]) -> None:
+        # SPEC.md §11.1: identity from the first run record; name, config and tags from
+        # every one (a resumed writer's init(name=, config=, tags=) add to the run's);
+        # each run record after the first starts a new writer, so the run is no longer
+        # finished.
+        config, tags = _map(body.get("config", {}), "config"), _tag_map(body.get("tags", {}))
+        name = body["name"]
+        if type(name) is not str:
+            raise TypeError("name is not a str")
         if self.id is None:
-            self.id = str(body["id"])
-            self.project = str(body["project"])
-            self.name = str(body["name"])
-            self.created = float(body["created"])
-            self.host = body.get("host")
-            self.config.update(dict(body.get("config") or {}))
-            self.tags.update(dict(body.get("tags") or {}))
-        elif body.get("resumed"):
-            # A resumed writer's init(name=, config=, tags=) add to what the run had.
-            self.name = str(body.get("name") or self.name)
-            self.config.update(dict(body.get("config") or {}))
-            self.tags.update(dict(body.get("tags") or {}))
-        if body.get("resumed"):
+            created, host = body["created"], body.get("host")
+            if type(body["id"]) is not str or type(body["project"]) is not str:
+                raise TypeError("id or project is not a str")
+            if type(created) not in (int, float) or (host is not None and type(host) is not str):
+                raise TypeError("created is not a number or host not a str")
+            self.id, self.project, self.created, self.host = (
+                body["id"], body["project"], float(created), host)
+        else:
             self.exit_code = None
             self.finished_at = None
+        self.name = name
+        self.config.update(config)
+        self.tags.update(tags)
 
     def _history(self, body: dict[str, Any]) -> None:
         chunk = decode_history(body)
@@ -155,9 +191,10 @@ class RunState:
         parts.append(("file", _sha(body)))
 
     def _chart(self, body: dict[str, Any]) -> None:
+        from .vega import check_spec_text
+
         spec = body["spec"]
-        if type(spec) is not str:
-            raise TypeError("spec is not a str")
+        check_spec_text(spec)  # bounded nesting, a JSON object (SPEC.md §10.4)
         key = _key(body)
         self.chart_entries[key] = ChartEntry(key, _sha(body), spec, str(body.get("kind", "custom")),
                                       _opt_int(body.get("step")), float(body.get("time", 0.0)))
@@ -178,10 +215,10 @@ class RunState:
             self.summary_values.pop(str(key), None)
 
     def _config(self, body: dict[str, Any]) -> None:
-        self.config.update(dict(body["set"]))
+        self.config.update(_map(body["set"], "set"))  # top-level keys replaced, no deep merge
 
     def _tags(self, body: dict[str, Any]) -> None:
-        self.tags.update(dict(body["set"]))
+        self.tags.update(_tag_map(body["set"]))
 
     def _file(self, body: dict[str, Any]) -> None:
         name = str(body["name"])
@@ -206,68 +243,110 @@ class RunState:
         return dict(self.summary_values)
 
     def get_metrics(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
-        """Azure semantics: name → value, or the list of values when logged more than once;
-        lists as lists; tables as column → values."""
+        """Azure semantics (SPEC.md §11.4): name → value, or the list of values when
+        logged more than once; lists as lists; tables as column → values."""
         # Per key, one value per step (the last logged at that step, SPEC.md §9), in step
-        # order; a None that was logged is a value, unlike a step without the key.
+        # order, as stored (not the history column's type); a None that was logged is a
+        # value, unlike a step without the key. Then the key's metric records' values.
+        # Merged rows are runs of consecutive rows of equal step, as in build_history.
         history: dict[str, dict[int, Any]] = {}
+        group, previous = -1, None
         for chunk in self.chunks:
-            steps = chunk.steps.tolist()
+            groups = []
+            for step in chunk.steps.tolist():
+                if step != previous:
+                    group, previous = group + 1, step
+                groups.append(group)
             for key, col in chunk.columns.items():
                 values = col.values.tolist() if isinstance(col.values, np.ndarray) else col.values
                 rows = range(chunk.rows) if col.present is None else col.present.tolist()
-                by_step = history.setdefault(key, {})
+                by_row = history.setdefault(key, {})
                 for row, value in zip(rows, values, strict=True):
-                    by_step[steps[row]] = value
-        out = {key: _one_or_list(list(v.values())) for key, v in history.items()}
+                    by_row[groups[row]] = value
+        logged = {key: list(v.values()) for key, v in history.items()}
         for key, values in self.metrics.items():
-            out[key] = _one_or_list(values)
+            logged.setdefault(key, []).extend(values)
+        out = {key: _one_or_list(values) for key, values in logged.items()}
         out.update(self.lists)
         for key, tbl in self.tables(open_blob).items():
             out[key] = tbl.to_pydict()
         return out
 
     def tables(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
-        """name → ``pyarrow.Table`` of every row logged under that name, in order."""
-        import pyarrow as pa
-        import pyarrow.ipc as ipc
+        """name → ``pyarrow.Table`` of every row logged under that name, in order.
 
+        Raises:
+            FormatError: an attached table file breaks SPEC.md §10.4's limits.
+        """
         out = {}
-        for key, parts in self.table_parts.items():
-            pieces = []
-            rows: list[dict[str, Any]] = []
-            for kind, value in parts:
-                if kind == "row":
-                    rows.append(value)
-                    continue
-                if rows:
-                    pieces.append(_rows_table(rows))
-                    rows = []
-                if open_blob is not None:
-                    with open_blob(value) as f:
-                        pieces.append(ipc.open_file(f).read_all())
+        for key in self.table_parts:
+            found = self.table(key, open_blob)
+            if found is not None:
+                out[key] = found[0]
+        return out
+
+    def table(self, key: str, open_blob: OpenBlob | None = None,
+              limit: int | None = None) -> tuple[Any, int] | None:
+        """(the first ``limit`` rows of table ``key``, or all of it; its total rows), or
+        None when nothing was logged under ``key``. Attached files are memory-mapped and
+        sliced, never copied whole, so a page of a huge table costs a page.
+
+        Raises:
+            FormatError: an attached table file breaks SPEC.md §10.4's limits.
+        """
+        from .arrowlimits import TABLE_LIMITS
+
+        parts = self.table_parts.get(key)
+        if not parts:
+            return None
+        pieces: list[Any] = []
+        rows: list[dict[str, Any]] = []
+        for kind, value in parts:
+            if kind == "row":
+                rows.append(value)
+                continue
             if rows:
                 pieces.append(_rows_table(rows))
-            if pieces:
-                try:
-                    out[key] = pa.concat_tables(pieces, promote_options="permissive")
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    out[key] = _rows_table([r for p in pieces for r in p.to_pylist()])
-        return out
+                rows = []
+            if open_blob is not None:
+                pieces.append(_read_attached(open_blob, value, TABLE_LIMITS, key))
+        if rows:
+            pieces.append(_rows_table(rows))
+        if not pieces:
+            return None
+        total = sum(piece.num_rows for piece in pieces)
+        if limit is not None:
+            kept, left = [], limit
+            for piece in pieces:
+                kept.append(piece.slice(0, left))
+                left -= kept[-1].num_rows
+                if left <= 0:
+                    break
+            pieces = kept
+        return _combine_pieces(pieces), total  # SPEC.md §11.5
 
     def charts(self, open_blob: OpenBlob) -> dict[str, dict[str, Any]]:
         """name → the last Vega-Lite spec logged under it, its data inlined (SPEC.md
-        §10.2): ready for any Vega-Lite renderer."""
-        import pyarrow.ipc as ipc
+        §10.2): ready for any Vega-Lite renderer.
 
+        Raises:
+            FormatError: a chart's data file breaks SPEC.md §10.4's limits.
+        """
+        return {key: self.chart(key, open_blob) for key in self.chart_entries}
+
+    def chart(self, key: str, open_blob: OpenBlob) -> dict[str, Any]:
+        """The last Vega-Lite spec logged under ``key``, its data inlined.
+
+        Raises:
+            KeyError: no chart was logged under ``key``.
+            FormatError: its data file breaks SPEC.md §10.4's limits.
+        """
+        from .arrowlimits import CHART_LIMITS
         from .vega import inline_data
 
-        out = {}
-        for key, entry in self.chart_entries.items():
-            with open_blob(entry.sha256) as f:
-                table = ipc.open_file(f).read_all()
-            out[key] = inline_data(entry.spec, table)
-        return out
+        entry = self.chart_entries[key]
+        table = _read_attached(open_blob, entry.sha256, CHART_LIMITS, key)
+        return inline_data(entry.spec, table)
 
     @property
     def steps(self) -> int:
@@ -278,27 +357,84 @@ class RunState:
         return int(1 + np.count_nonzero(steps[1:] != steps[:-1]))
 
 
+def _read_attached(open_blob: OpenBlob, sha256: str, limits: Any, key: str) -> Any:
+    """An attached Arrow IPC file, checked against ``limits`` (``arrowlimits``)."""
+    from .arrowlimits import read_ipc_file
+
+    with open_blob(sha256) as f:
+        name = getattr(f, "name", None)
+        try:
+            return read_ipc_file(f, limits, path=name if isinstance(name, str) else None)
+        except FormatError as exc:
+            raise FormatError(f"file {sha256} of {key!r}: {exc.message}", path=exc.path,
+                              key=key) from None
+
+
 def _rows_table(rows: list[dict[str, Any]]) -> Any:
-    """A table of rows whose columns may differ: every column any row has, missing cells
-    null, a column of mixed types as JSON text (as history columns, SPEC.md §11)."""
+    """A table of consecutive ``row`` records whose columns may differ (SPEC.md §11.5):
+    every column any row has, in order of first appearance, missing cells null, each
+    column typed by its values' classes as history columns are."""
     import pyarrow as pa
 
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    return pa.table({name: _arrow_column([row.get(name) for row in rows]) for name in names})
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        columns[name] = arrow_column(values, type_of_values(values))
+    return pa.table(columns)
 
 
-def _arrow_column(values: list[Any], json_text: bool = False) -> Any:
+def _combine_pieces(pieces: list[Any]) -> Any:
+    """One table of a key's pieces (runs of rows, attached Arrow tables), in order
+    (SPEC.md §11.5): columns by name in order of first appearance; a column whose
+    pieces disagree on its type is float64 when all are numbers, else JSON text."""
     import pyarrow as pa
 
-    if not json_text:
-        try:
-            return pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass
-    return pa.array([None if v is None else json.dumps(v, default=repr) for v in values],
-                    pa.string())
+    if len(pieces) == 1:
+        return pieces[0]
+    names: dict[str, None] = {}
+    for piece in pieces:
+        names.update(dict.fromkeys(piece.column_names))
+    columns = {}
+    for name in names:
+        types = {p.schema.field(name).type for p in pieces if name in p.column_names}
+        types.discard(pa.null())
+        if len(types) <= 1:
+            target = types.pop() if types else pa.null()
+            parts = [p.column(name).cast(target) if name in p.column_names
+                     else pa.nulls(p.num_rows, target) for p in pieces]
+            columns[name] = pa.chunked_array(parts, target)
+            continue
+        values = [v for p in pieces for v in (p.column(name).to_pylist()
+                                              if name in p.column_names else [None] * p.num_rows)]
+        numeric = all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types)
+        columns[name] = arrow_column(values, FLOAT64 if numeric else JSON)
+    table = pa.table(columns)
+    # A column keeps its field metadata (media cells' flightlog:media, SPEC.md §10.3)
+    # from the first piece that has it, when its type did not change.
+    fields = []
+    for out_field in table.schema:
+        found = next((p.schema.field(out_field.name) for p in pieces
+                      if out_field.name in p.column_names), None)
+        keep = found is not None and found.metadata and found.type == out_field.type
+        fields.append(out_field.with_metadata(found.metadata) if keep and found else out_field)
+    return table.cast(pa.schema(fields))
+
+
+def _map(value: Any, what: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise TypeError(f"{what} is not a map")
+    return value
+
+
+def _tag_map(value: Any) -> dict[str, str | None]:
+    tags = _map(value, "tags")
+    for tag, tag_value in tags.items():
+        if tag_value is not None and type(tag_value) is not str:
+            raise TypeError(f"tag {tag!r} has a value that is neither str nor nil")
+    return tags
 
 
 def _key(body: dict[str, Any]) -> str:
@@ -310,9 +446,9 @@ def _key(body: dict[str, Any]) -> str:
 
 def _sha(body: dict[str, Any]) -> str:
     sha = body["sha256"]
-    if type(sha) is not str or len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+    if not is_attached_name(sha):
         raise ValueError(f"sha256 {sha!r} is not 64 lowercase hex digits")
-    return sha
+    return str(sha)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -394,15 +530,29 @@ def _input_rows(parts: list[_Part]) -> npt.NDArray[np.int64]:
         + start for _, present, start, n, _ in parts])
 
 
+def _column_type(parts: list[_Part]) -> str:
+    """The column type of a key (SPEC.md §11.2): from the classes of every value logged
+    under it, a typed chunk column's kind standing for all of its values."""
+    classes: set[str] = set()
+    for kind, _, _, _, values in parts:
+        if kind in KIND_CLASS:
+            if len(values):
+                classes.add(KIND_CLASS[kind])
+        else:
+            classes.update(value_class(v) for v in values)
+    return column_type(classes)
+
+
 def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) -> Any:
     import pyarrow as pa
 
-    kinds = {part[0] for part in parts}
+    ctype = _column_type(parts)
+    typed = all(part[0] in KIND_CLASS for part in parts) and ctype not in (JSON, NULL)
     unique_steps = n_out == len(group)
-    if (unique_steps and kinds <= {"f64", "i64"} and all(p[1] is None for p in parts)
+    if (typed and ctype != "bool" and unique_steps and all(p[1] is None for p in parts)
             and sum(p[3] for p in parts) == n_out):
         # The common case: one input row per step and a value in every row.
-        wide: Any = np.int64 if kinds == {"i64"} else np.float64
+        wide: Any = np.int64 if ctype == INT64 else np.float64
         return pa.array(np.concatenate([np.asarray(p[4], dtype=wide) for p in parts]))
     rows = _input_rows(parts)
     if unique_steps:
@@ -412,12 +562,13 @@ def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) 
         last: Any = slice(None)
     else:
         groups = group[rows]
-        # The last value of each run of equal groups wins (rows are in log order).
+        # The last value of each run of equal groups wins (rows are in log order; a
+        # logged nil is a value too).
         last = np.append(groups[1:] != groups[:-1], True)
         targets = groups[last]
     dense = len(targets) == n_out
-    if kinds <= {"f64", "i64"} or kinds == {"bool"}:
-        dtype: Any = (np.bool_ if kinds == {"bool"} else np.int64 if kinds == {"i64"}
+    if typed:
+        dtype: Any = (np.bool_ if ctype == "bool" else np.int64 if ctype == INT64
                       else np.float64)
         values = np.concatenate([np.asarray(p[4], dtype=dtype) for p in parts])[last]
         if dense:
@@ -434,5 +585,4 @@ def _merge_column(parts: list[_Part], group: npt.NDArray[np.int64], n_out: int) 
     kept = range(len(flat)) if unique_steps else np.flatnonzero(last).tolist()
     for target, index in zip(targets.tolist(), kept, strict=True):
         objects[target] = flat[index]
-    # bool mixed with numbers is no numeric column: JSON text (SPEC.md §11).
-    return _arrow_column(objects, json_text="bool" in kinds and len(kinds) > 1)
+    return arrow_column(objects, ctype)

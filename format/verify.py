@@ -1,7 +1,8 @@
 """``flightlog verify``: check every frame, record and attached file of run directories.
 
 A torn tail (a frame a writer had not finished) is reported but is not corruption
-(SPEC.md §5). Everything else found is corruption, named by file and byte offset.
+(SPEC.md §5). Everything else found is corruption, named by file and byte offset and by
+its kind, a name of the table in SPEC.md §5.2.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ._constants import FILE_HEADER_SIZE
 from .reader import RunLogReader, decode_frame
 from .records import Record, RecordType, attached_blobs
 from .rundir import blob_path, find_run_dirs, is_run_dir, writer_alive
-from .segment import SegmentTail
+from .segment import SegmentTail, segment_path
 from .state import RunState
 
 
@@ -47,6 +48,17 @@ def _where(error: FlightlogError) -> str:
     return ", ".join(parts)
 
 
+def _problem(error: FormatError) -> str:
+    """``path, offset N: Kind: message`` (the kind of SPEC.md §5.2), and the skipped
+    byte range when bytes were skipped."""
+    skipped = f" (skipped bytes {error.skipped[0]}..{error.skipped[1]})" if error.skipped else ""
+    return f"{_where(error)}: {type(error).__name__}: {error.message}{skipped}"
+
+
+def _run_problem(where: Path, kind: str, message: str) -> str:
+    return f"{where}: {kind}: {message}"
+
+
 def verify_run(run_dir: Path) -> Report:
     report = Report(str(run_dir))
     reader = RunLogReader(run_dir)
@@ -55,17 +67,20 @@ def verify_run(run_dir: Path) -> Report:
     try:
         records = reader.poll()
     except FormatError as exc:  # UnsupportedVersion is raised even in salvage mode
-        report.problems.append(f"{_where(exc)}: {exc.message}")
+        report.problems.append(_problem(exc))
         return report
     for record in records:
         state.apply(record)
         if record.type == RecordType.SEGMENT:
             segment_records.setdefault(record.segment, record.seq)
             _check_segment_record(report, run_dir, record.segment, record.body, state)
-    for finding in reader.findings:
-        report.problems.append(f"{_where(finding.error)}: {finding.error.message}")
-    for seq, why in state.bad_records:
-        report.problems.append(f"{run_dir}: record {seq}: {why}")
+    errors = [(f.segment or 0, f.offset or 0, 0, f.error) for f in reader.findings]
+    for record, error in state.record_errors:
+        path = str(segment_path(run_dir, record.segment))
+        errors.append((record.segment, record.offset, 1,
+                       type(error)(error.message, path=path, offset=error.offset)))
+    # In segment and offset order; at one offset the frame's finding before its records'.
+    report.problems.extend(_problem(e) for *_, e in sorted(errors, key=lambda x: x[:3]))
     segments = reader.segments()
     report.segments = len(segments)
     _check_segment_indexes(report, run_dir, [i for i, _ in segments], segment_records, reader)
@@ -73,39 +88,51 @@ def verify_run(run_dir: Path) -> Report:
     _check_files(report, run_dir, records)
     report.records = len(records)
     if records:
+        # A first record other than 0 is a SequenceError the reader reported.
         report.first_seq, report.last_seq = records[0].seq, records[-1].seq
-        if records[0].seq != 0:
-            report.problems.append(f"{run_dir}: the first record has sequence number "
-                                   f"{records[0].seq}, not 0")
     if state.unknown_records:
-        report.notes.append(f"{state.unknown_records} records of unknown types (skipped)")
+        report.notes.append(f"UnknownRecordType: {state.unknown_records} records of unknown "
+                            f"types (skipped)")
     return report
 
 
 def _check_segment_record(report: Report, run_dir: Path, index: int, body: dict[str, object],
                           state: RunState) -> None:
+    where = segment_path(run_dir, index)
     if body.get("index") != index:
-        report.problems.append(f"{run_dir}: segment {index} names itself index "
-                               f"{body.get('index')!r}")
+        report.problems.append(_run_problem(where, "SegmentMismatch",
+                                            f"segment {index} names itself index "
+                                            f"{body.get('index')!r}"))
     if state.id is not None and body.get("run") != state.id:
-        report.problems.append(f"{run_dir}: segment {index} belongs to run "
-                               f"{body.get('run')!r}, not {state.id!r}")
+        report.problems.append(_run_problem(where, "SegmentMismatch",
+                                            f"segment {index} belongs to run "
+                                            f"{body.get('run')!r}, not {state.id!r}"))
 
 
 def _check_segment_indexes(report: Report, run_dir: Path, indexes: list[int],
                            segment_records: dict[int, int], reader: RunLogReader) -> None:
     for expected, index in enumerate(indexes):
         if index != expected:
-            report.problems.append(f"{run_dir}: segment {expected} is missing")
+            report.problems.append(_run_problem(run_dir / "log", "MissingSegment",
+                                                f"segment {expected} is missing"))
             break
     for index in indexes:
         tail = reader.tail(index)
-        if index not in segment_records and tail is not None and tail.torn and not tail.frames_read:
-            report.notes.append(f"{run_dir}: segment {index} was being created when its writer "
-                                f"stopped (torn, no frames; not corruption)")
+        where = segment_path(run_dir, index)
+        if tail is not None and not tail.frames_read and not _findings_in(reader, index):
+            # SPEC.md §3.1: no frame at all (under 16 bytes, the header alone, or the
+            # header and a torn tail): a writer stopped before its first frame.
+            report.notes.append(f"{where}: EmptySegment: segment {index} holds no frame "
+                                f"(its writer stopped before the first one; not "
+                                f"corruption)")
         elif index not in segment_records:
-            report.problems.append(f"{run_dir}: segment {index} has no readable segment "
-                                   f"record")
+            report.problems.append(_run_problem(where, "SegmentMismatch",
+                                                f"segment {index} has no readable segment "
+                                                f"record"))
+
+
+def _findings_in(reader: RunLogReader, index: int) -> bool:
+    return any(f.segment == index for f in reader.findings)
 
 
 def _check_torn_tails(report: Report, reader: RunLogReader, run_dir: Path,
@@ -122,8 +149,8 @@ def _check_torn_tails(report: Report, reader: RunLogReader, run_dir: Path,
                                 f"the live writer ({size - tail.position} bytes so far)")
         else:
             report.notes.append(f"{path}: offset {tail.position}: torn tail of "
-                                f"{size - tail.position} bytes, left by a writer that "
-                                f"stopped mid-frame (not corruption)")
+                                f"{size - tail.position} bytes (TruncatedRecord), left by a "
+                                f"writer that stopped mid-frame (not corruption)")
 
 
 def _check_files(report: Report, run_dir: Path, records: list[Record]) -> None:
@@ -139,20 +166,23 @@ def _check_files(report: Report, run_dir: Path, records: list[Record]) -> None:
 
 
 def _check_file(report: Report, run_dir: Path, body: dict[str, Any], sha: str) -> None:
-    path = blob_path(run_dir, sha)
+    path = blob_path(run_dir, sha)  # a valid name: attached_blobs left out bad ones
     what = body.get("name") or body.get("key")
     try:
         digest = _sha256(path)
-    except (FileNotFoundError, ValueError):
-        report.problems.append(f"{path}: attached file {what!r} is missing")
+    except (FileNotFoundError, IsADirectoryError):
+        report.problems.append(_run_problem(path, "MissingFile",
+                                            f"attached file {what!r} is missing"))
         return
     if digest != sha:
-        report.problems.append(f"{path}: attached file {what!r} does not match its "
-                               f"SHA-256 (content {digest})")
+        report.problems.append(_run_problem(path, "FileMismatch",
+                                            f"attached file {what!r} does not match its "
+                                            f"SHA-256 (content {digest})"))
     elif "size" in body and body.get("sha256") == sha and body["size"] != path.stat().st_size:
-        report.problems.append(f"{path}: attached file {what!r} has "
-                               f"{path.stat().st_size} bytes, the record says "
-                               f"{body['size']}")
+        report.problems.append(_run_problem(path, "FileMismatch",
+                                            f"attached file {what!r} has "
+                                            f"{path.stat().st_size} bytes, the record says "
+                                            f"{body['size']}"))
 
 
 def _sha256(path: Path) -> str:
@@ -171,17 +201,18 @@ def verify_segment_file(path: Path) -> Report:
     try:
         frames = tail.poll()
     except FormatError as exc:
-        report.problems.append(f"{_where(exc)}: {exc.message}")
+        report.problems.append(_problem(exc))
         return report
     for frame in frames:
         try:
             report.records += len(decode_frame(frame, path=str(path)))
         except FormatError as exc:
             errors.append(exc)
-    report.problems.extend(f"{_where(e)}: {e.message}" for e in errors)
+    errors.sort(key=lambda e: e.offset or 0)
+    report.problems.extend(_problem(e) for e in errors)
     if tail.torn:
         report.notes.append(f"{path}: offset {max(tail.position, FILE_HEADER_SIZE)}: torn "
-                            f"tail (a frame not finished; not corruption)")
+                            f"tail (TruncatedRecord: a frame not finished; not corruption)")
     return report
 
 

@@ -8,6 +8,7 @@ that reproduce the example.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import struct
 from collections.abc import Iterable
@@ -499,7 +500,10 @@ BODIES: dict[int, Any] = {
                                               "time": F64}),
     RecordType.DROPPED: st.fixed_dictionaries({"records": UINT, "reason": TEXT}),
     RecordType.CHART: st.fixed_dictionaries({"key": KEY, "sha256": SHA, "rows": UINT,
-                                             "spec": TEXT, "kind": TEXT, "time": F64},
+                                             # SPEC.md §10.2: a spec is a JSON object's text
+                                             "spec": st.dictionaries(TEXT, TEXT, max_size=3
+                                                                     ).map(json.dumps),
+                                             "kind": TEXT, "time": F64},
                                             optional={"step": UINT}),
     RecordType.MEDIA: st.fixed_dictionaries({
         "key": KEY, "kind": st.sampled_from(["image", "html", "plotly"]), "mime": TEXT,

@@ -17,7 +17,13 @@ from flightlog.format._crc import crc32c, mask, masked_crc32c
 from flightlog.format._framing import encode_frame, scan_frames
 from flightlog.format.segment import SegmentTail, encode_file_header, parse_file_header
 
-from flightlog.errors import CorruptRecord, RecordTooLarge, TruncatedRecord, UnsupportedVersion
+from flightlog.errors import (
+    BadFileHeader,
+    CorruptRecord,
+    RecordTooLarge,
+    TruncatedRecord,
+    UnsupportedVersion,
+)
 
 SPEC = Path(__file__).resolve().parents[2] / "SPEC.md"
 
@@ -102,6 +108,7 @@ def test_mask_edge_values() -> None:
 
 FILE_HEADER_V1_0 = bytes.fromhex("89464c5345470d0a 0100 0000 b2d8e277")
 FILE_HEADER_V1_1 = bytes.fromhex("89464c5345470d0a 0100 0100 77b53488")
+FILE_HEADER_V1_2 = bytes.fromhex("89464c5345470d0a 0100 0200 288e0657")
 
 
 def test_file_header_bytes() -> None:
@@ -109,9 +116,10 @@ def test_file_header_bytes() -> None:
     assert len(head) == FILE_HEADER_SIZE == 16
     assert head[0:8] == b"\x89FLSEG\r\n" == bytes.fromhex("89464C5345470D0A")
     assert head[8:10] == b"\x01\x00"  # major 1, little-endian u16
-    assert head[10:12] == b"\x01\x00"  # minor 1 (SPEC.md 1.1)
+    assert head[10:12] == b"\x02\x00"  # minor 2 (SPEC.md 1.2)
     assert head[12:16] == le32(ref_mask(ref_crc32c(head[:12])))
-    assert head == FILE_HEADER_V1_1
+    assert head == FILE_HEADER_V1_2
+    assert encode_file_header(1, 1) == FILE_HEADER_V1_1
     assert encode_file_header(1, 0) == FILE_HEADER_V1_0
 
 
@@ -143,8 +151,8 @@ def test_header_crc_covers_bytes_0_to_11_and_is_stored_at_12(index: int) -> None
     head[index] ^= 0x01
     with pytest.raises(CorruptRecord) as info:
         parse_file_header(bytes(head))
-    assert type(info.value) is CorruptRecord
-    assert info.value.offset == 0
+    assert type(info.value) is BadFileHeader
+    assert info.value.offset == 0 and info.value.skipped == (0, 16)
 
 
 @pytest.mark.parametrize("major", [0, 2, 0xFFFF])
@@ -152,7 +160,7 @@ def test_unknown_major_version_is_unsupported(major: int) -> None:
     with pytest.raises(UnsupportedVersion) as info:
         parse_file_header(encode_file_header(major, 3), "seg")
     assert info.value.found == (major, 3)
-    assert info.value.supported == (1, 1)
+    assert info.value.supported == (1, 2)
     assert info.value.offset == 8
 
 

@@ -44,7 +44,9 @@ from segbuild import (
 
 from flightlog import FlightlogWarning, open_run
 from flightlog.errors import (
+    BadFileHeader,
     ChecksumMismatch,
+    CorruptPayload,
     CorruptRecord,
     FormatError,
     RecordTooLarge,
@@ -312,29 +314,29 @@ def _two_records() -> bytes:
 def test_zstd_payload_that_does_not_decompress_is_corrupt(tmp_path: Path,
                                                           payload: bytes) -> None:
     run, built = with_bad_frame(tmp_path, payload, flags=1)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def test_zstd_payload_truncated_inside_is_corrupt(tmp_path: Path) -> None:
     z = _zstd(_two_records() * 20)
     run, built = with_bad_frame(tmp_path, z[:-4], flags=1)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def test_zstd_content_size_over_64k_is_corrupt(tmp_path: Path) -> None:
     z = _zstd(b"\x90" * 70000)
     assert len(z) < 100
     run, built = with_bad_frame(tmp_path, z, flags=1)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def test_zstd_without_content_size_is_corrupt(tmp_path: Path) -> None:
     run, built = with_bad_frame(tmp_path, _zstd(_two_records(), content_size=False), flags=1)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def test_zstd_payload_of_exactly_64k_is_read(tmp_path: Path) -> None:
@@ -354,7 +356,7 @@ def test_zstd_payload_with_bytes_after_its_frame_is_corrupt(tmp_path: Path,
     z = _zstd(_two_records())
     payload = z + (z if extra == "second-frame" else extra)  # type: ignore[operator]
     run, built = with_bad_frame(tmp_path, payload, flags=1)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
 
 
 @pytest.mark.parametrize(("payload", "count"), [
@@ -365,10 +367,10 @@ def test_zstd_payload_with_bytes_after_its_frame_is_corrupt(tmp_path: Path,
 def test_payload_with_wrong_record_count_is_corrupt(tmp_path: Path, payload: bytes,
                                                     count: int) -> None:
     run, built = with_bad_frame(tmp_path, payload, record_count=count)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
     seqs, findings, _ = salvage(run)
     assert seqs[:2] == [0, 1] and seqs[-3:] == [4, 5, 6]
-    assert findings[0] == ("CorruptRecord", built.frames[2].offset)
+    assert findings[0] == ("CorruptPayload", built.frames[2].offset)
 
 
 @pytest.mark.parametrize("tail", [
@@ -382,8 +384,8 @@ def test_payload_with_wrong_record_count_is_corrupt(tmp_path: Path, payload: byt
 def test_trailing_bytes_after_the_last_record_are_corrupt(tmp_path: Path,
                                                           tail: bytes) -> None:
     run, built = with_bad_frame(tmp_path, _two_records() + tail)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 @pytest.mark.parametrize("item", [
@@ -393,22 +395,22 @@ def test_trailing_bytes_after_the_last_record_are_corrupt(tmp_path: Path,
 def test_record_that_is_not_type_and_body_is_corrupt(tmp_path: Path, item: object) -> None:
     payload = msgpack.packb(item, use_bin_type=True) + GOOD_RECORD
     run, built = with_bad_frame(tmp_path, payload)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def test_ext_type_is_corrupt(tmp_path: Path) -> None:
     payload = pack_record(4, {"value": msgpack.ExtType(5, b"x")}) + GOOD_RECORD
     run, built = with_bad_frame(tmp_path, payload)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def test_timestamp_ext_type_is_corrupt(tmp_path: Path) -> None:
     payload = (msgpack.packb([4, {"value": msgpack.Timestamp(1, 0)}]) + GOOD_RECORD)
     assert b"\xd6\xff" in payload  # fixext 4, type -1
     run, built = with_bad_frame(tmp_path, payload)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
 
 
 @pytest.mark.parametrize("body", [
@@ -420,8 +422,8 @@ def test_timestamp_ext_type_is_corrupt(tmp_path: Path) -> None:
 ], ids=["int", "bin", "nil", "array", "nested"])
 def test_non_str_map_key_is_corrupt(tmp_path: Path, body: bytes) -> None:
     run, built = with_bad_frame(tmp_path, b"\x92\x04" + body + GOOD_RECORD)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 @pytest.mark.parametrize("body", [
@@ -430,8 +432,8 @@ def test_non_str_map_key_is_corrupt(tmp_path: Path, body: bytes) -> None:
 ])
 def test_duplicate_map_key_is_corrupt(tmp_path: Path, body: bytes) -> None:
     run, built = with_bad_frame(tmp_path, b"\x92\x04" + body + GOOD_RECORD)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
-    expect_frame_2_lost(run, built, "CorruptRecord")
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
+    expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 @pytest.mark.parametrize("text", [b"\xff", b"\xc3\x28", b"\xed\xa0\x80"],
@@ -441,8 +443,8 @@ def test_invalid_utf8_is_corrupt(tmp_path: Path, text: bytes) -> None:
                  b"\x81" + bytes([0xA0 | len(text)]) + text + b"\x01"):  # in a key
         run, built = with_bad_frame(tmp_path / str(len(body)), b"\x92\x04" + body
                                     + GOOD_RECORD)
-        expect_strict(run, CorruptRecord, built.frames[2].offset)
-        expect_frame_2_lost(run, built, "CorruptRecord")
+        expect_strict(run, CorruptPayload, built.frames[2].offset)
+        expect_frame_2_lost(run, built, "CorruptPayload")
 
 
 def _nested(depth: int) -> bytes:
@@ -457,7 +459,7 @@ def test_nesting_within_the_bound_is_read(tmp_path: Path) -> None:
 
 def test_nesting_deeper_than_32_is_corrupt(tmp_path: Path) -> None:
     run, built = with_bad_frame(tmp_path, _nested(40) + GOOD_RECORD)
-    expect_strict(run, CorruptRecord, built.frames[2].offset)
+    expect_strict(run, CorruptPayload, built.frames[2].offset)
 
 
 def test_float32_is_read(tmp_path: Path) -> None:
@@ -484,20 +486,20 @@ def test_every_int_width_is_read(tmp_path: Path) -> None:
 def test_bad_file_magic_is_corrupt_and_salvage_still_reads_frames(run: Path) -> None:
     set_byte(seg_path(run), 1, ord("X"))
     fix_file_header_crc(seg_path(run))
-    expect_strict(run, CorruptRecord, 0)
+    expect_strict(run, BadFileHeader, 0)
     seqs, findings, _ = salvage(run)
     assert seqs == ALL_SEQS
-    assert findings == [("CorruptRecord", 0)]
+    assert findings == [("BadFileHeader", 0)]
 
 
 @pytest.mark.parametrize("offset", [10, 12, 15])
 def test_bad_file_header_crc_is_corrupt_and_salvage_still_reads_frames(
         run: Path, offset: int) -> None:
     increment_byte(seg_path(run), offset)
-    expect_strict(run, CorruptRecord, 0)
+    expect_strict(run, BadFileHeader, 0)
     seqs, findings, _ = salvage(run)
     assert seqs == ALL_SEQS
-    assert findings == [("CorruptRecord", 0)]
+    assert findings == [("BadFileHeader", 0)]
 
 
 @pytest.mark.parametrize("major", [0, 2, 255])
@@ -508,7 +510,7 @@ def test_future_major_version_is_unsupported_even_when_salvaging(run: Path,
     expect_strict(run, UnsupportedVersion, 8)
     with pytest.raises(UnsupportedVersion) as info:
         RunLogReader(run).poll()
-    assert info.value.found == (major, 1) and info.value.supported == (1, 1)
+    assert info.value.found == (major, 2) and info.value.supported == (1, 2)
     assert info.value.offset == 8
     with pytest.raises(UnsupportedVersion):
         open_run(run)

@@ -8,6 +8,9 @@ import json
 import math
 import re
 import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +18,33 @@ import numpy as np
 import pytest
 from flightlog.format._columns import decode_history, encode_body
 from flightlog.format._msgpack_codec import pack_record
-from flightlog.format.reader import RunLogReader, decode_frame
+from flightlog.format.columntype import arrow_type_name
+from flightlog.format.reader import Finding, RunLogReader, decode_frame
 from flightlog.format.segment import SegmentTail
 from flightlog.format.state import RunState
 
 import flightlog.errors
+from flightlog import open_run
 from flightlog.cli import main
 from flightlog.errors import UnsupportedVersion
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 SPEC = Path(__file__).resolve().parents[2] / "SPEC.md"
-SPEC_CASES = ["frame/ok-3-records", "frame/torn-tail", "frame/bad-length-crc",
-              "frame/bad-payload-crc", "frame/unknown-type", "frame/zstd-payload",
-              "header/future-major", "history/chunk", "record/chart-media"]
+# Released with format 1.0 and 1.1: frozen, their facts have no derived state.
+FROZEN_CASES = ["frame/ok-3-records", "frame/torn-tail", "frame/bad-length-crc",
+                "frame/bad-payload-crc", "frame/unknown-type", "frame/zstd-payload",
+                "header/future-major", "history/chunk", "record/chart-media"]
+# Format 1.2: segment files whose facts also state the derived run ("state").
+CASES_1_2 = ["header/bad-crc", "frame/corrupt-payload", "frame/resync-skipped",
+             "frame/oversized-at-end", "history/column-types", "record/get-metrics",
+             "record/bad-sha256-name", "record/bad-body", "record/config-tags",
+             "record/arrow-chart-media"]
+SPEC_CASES = FROZEN_CASES + CASES_1_2
+# Format 1.2: whole run directories, run/<case>/ beside run/<case>.json.
+RUN_CASES = ["run/resume-config", "run/resume-crashed", "run/no-run-record",
+             "run/header-only-segment"]
+STATE_CASES = CASES_1_2 + RUN_CASES
+RECORD_KINDS = ("BadRecord", "BadAttachedName")  # found deriving the state, not reading
 
 
 def _facts(name: str) -> dict[str, Any]:
@@ -75,7 +92,63 @@ def _run_dir(tmp_path: Path, name: str) -> tuple[Path, Path]:
     return run, seg
 
 
+def _run_tree(tmp_path: Path, name: str) -> Path:
+    """A copy of the run-directory vector ``name`` at ``<tmp>/run/<case>`` (its project
+    and id, when no run record says them, are those directory names)."""
+    run = tmp_path / "run" / name.split("/")[1]
+    shutil.copytree(VECTORS / name, run)
+    return run
+
+
+def _state_run(tmp_path: Path, name: str) -> Path:
+    return _run_tree(tmp_path, name) if name in RUN_CASES else _run_dir(tmp_path, name)[0]
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    """A finding in the vectors' form (SPEC.md §5.2): kind, segment, offset, and seq and
+    skipped range when it has them."""
+    out: dict[str, Any] = {"kind": f.kind, "segment": f.segment, "offset": f.offset}
+    if f.seq is not None:
+        out["seq"] = f.seq
+    if f.skipped is not None:
+        out["skipped"] = list(f.skipped)
+    return out
+
+
+def _same_keys(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``got`` cut to the keys of ``want`` (the frozen vectors state kind and offset only)."""
+    return [{k: g.get(k) for k in w} for g, w in zip(got, want, strict=False)]
+
+
+def _columns(table: Any) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": arrow_type_name(f.type),
+             "values": _jsonable(table.column(f.name).to_pylist())} for f in table.schema]
+
+
+def derived_state(run_dir: Path) -> dict[str, Any]:
+    """What ``open_run`` derives, in the form of a vector's "state" (SPEC.md §11)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # findings are compared, not warned about
+        run = open_run(run_dir)
+        media = {key: [{"kind": m.kind, "mime": m.mime, "sha256": m.sha256, "size": m.size,
+                        "caption": m.caption, "step": m.step, "width": m.width,
+                        "height": m.height} for m in items]
+                 for key, items in run.state.media.items()}
+        return _jsonable({
+            "id": run.id, "project": run.project, "name": run.name, "created": run.created,
+            "host": run.state.host, "config": run.config, "tags": run.tags,
+            "summary": run.summary, "status": run.status, "exit_code": run.exit_code,
+            "history": _columns(run.history()), "metrics": run.get_metrics(),
+            "tables": {k: _columns(t) for k, t in run.tables().items()},
+            "charts": run.charts(), "media": media,
+            "files": {n: {"sha256": e.sha256, "size": e.size, "time": e.time}
+                      for n, e in run.state.files.items()},
+            "dropped": run.dropped, "findings": [_finding(f) for f in run.findings]})
+
+
 def _expected_exit(facts: dict[str, Any], *, sequence_checked: bool) -> int:
+    if sequence_checked and "verify_exit" in facts:
+        return int(facts["verify_exit"])
     if facts["fatal"]:
         return 1
     kinds = {f["kind"] for f in facts["findings"]}
@@ -87,21 +160,39 @@ def _expected_exit(facts: dict[str, Any], *, sequence_checked: bool) -> int:
 # ---------------------------------------------------------------- the set itself
 
 
+def _own_sections() -> list[Path]:
+    """The folders of generate.py's vectors: a folder with a SHA256SUMS of its own is
+    another set (the sync bundles), with its own generator and pins."""
+    return [d for d in VECTORS.iterdir() if d.is_dir() and d.name != "__pycache__"
+            and not (d / "SHA256SUMS").exists()]
+
+
+def _vector_files() -> list[str]:
+    """Every file of generate.py's vector set (not the generator, README, SHA256SUMS)."""
+    return sorted(str(p.relative_to(VECTORS)) for d in _own_sections() for p in d.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts)
+
+
 def test_vector_set_is_the_one_spec_lists() -> None:
-    found = sorted(str(p.relative_to(VECTORS).with_suffix("")) for p in
-                   VECTORS.glob("*/*.bin"))
-    assert found == sorted(SPEC_CASES)
+    found = sorted(str(p.relative_to(VECTORS).with_suffix("")) for d in _own_sections()
+                   for p in d.glob("*.json"))
+    assert found == sorted(SPEC_CASES + RUN_CASES)
+    assert sorted(str(p.relative_to(VECTORS).with_suffix("")) for d in _own_sections()
+                  for p in d.glob("*.bin")) == sorted(SPEC_CASES)
     listed = re.findall(r"`([a-z]+/[a-z0-9-]+)`", SPEC.read_text(encoding="utf-8")
                         .split("## 16. Test vectors")[1].split("## 17.")[0])
-    assert sorted(listed) == sorted(SPEC_CASES)
-    for name in SPEC_CASES:
-        assert (VECTORS / f"{name}.json").is_file()
+    assert sorted(set(listed)) == sorted(SPEC_CASES + RUN_CASES)
+    for name in RUN_CASES:
+        assert (VECTORS / name / "log").is_dir()
+    readme = (VECTORS / "README.md").read_text(encoding="utf-8")
+    for name in SPEC_CASES + RUN_CASES:
+        assert f"`{name}`" in readme, name
 
 
 def test_vectors_are_frozen() -> None:
     sums = (VECTORS / "SHA256SUMS").read_text().split("\n")
     pinned = dict(reversed(line.split("  ", 1)) for line in sums if line)
-    assert sorted(pinned) == sorted(f"{n}{e}" for n in SPEC_CASES for e in (".bin", ".json"))
+    assert sorted(pinned) == _vector_files()
     for name, digest in pinned.items():
         assert hashlib.sha256((VECTORS / name).read_bytes()).hexdigest() == digest, name
 
@@ -131,7 +222,7 @@ def test_run_reader_returns_vector_records_and_findings(tmp_path: Path, name: st
         assert info.value.offset == facts["fatal"]["offset"]
         assert info.value.path == str(seg)
         assert info.value.found == tuple(facts["version"])
-        assert info.value.supported == (1, 1)
+        assert info.value.supported == (1, 2)
         return
     records = reader.poll()
     got = [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body)}
@@ -139,7 +230,9 @@ def test_run_reader_returns_vector_records_and_findings(tmp_path: Path, name: st
     want = [{k: v for k, v in r.items() if k != "decoded"} for r in facts["records"]]
     assert got == want
     assert all(r.segment == 0 for r in records)
-    assert [{"kind": f.kind, "offset": f.offset} for f in reader.findings] == facts["findings"]
+    assert len(reader.findings) == len(facts["findings"])
+    assert _same_keys([_finding(f) for f in reader.findings], facts["findings"]
+                      ) == facts["findings"]
     assert all(f.path == str(seg) and f.error.path == str(seg) for f in reader.findings)
     assert all(f.error.offset == f.offset for f in reader.findings)
     assert reader.torn_tails() == ([(str(seg), facts["torn_offset"])] if facts["torn"]
@@ -177,14 +270,24 @@ def test_segment_tail_and_decode_frame_match_vector(name: str) -> None:
         assert info.value.offset == facts["fatal"]["offset"]
         return
     frames = tail.poll()
+    records = []
+    intact = []
+    for frame in frames:
+        try:
+            records.extend(decode_frame(frame, path=str(path)))
+            intact.append(frame)
+        except flightlog.errors.CorruptPayload as exc:  # SPEC.md §5 rule 6
+            errors.append(exc)
     assert [{"offset": f.offset, "first_seq": f.first_seq, "record_count": f.record_count,
-             "flags": f.flags, "payload_len": len(f.payload)} for f in frames] == facts["frames"]
-    records = [r for f in frames for r in decode_frame(f, path=str(path))]
+             "flags": f.flags, "payload_len": len(f.payload)} for f in intact] == facts["frames"]
     assert [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body)}
             for r in records] == [{k: v for k, v in r.items() if k != "decoded"}
                                   for r in facts["records"]]
     frame_level = [f for f in facts["findings"] if f["kind"] != "SequenceError"]
-    assert [{"kind": type(e).__name__, "offset": e.offset} for e in errors] == frame_level
+    errors.sort(key=lambda e: e.offset or 0)
+    got = [{"kind": type(e).__name__, "segment": 0, "offset": e.offset,
+            "skipped": list(e.skipped) if e.skipped else None} for e in errors]
+    assert _same_keys(got, frame_level) == frame_level
     assert tail.torn is facts["torn"]
     assert tail.version == tuple(facts["version"])
     if facts["torn"]:
@@ -272,9 +375,11 @@ def test_verify_exit_code(tmp_path: Path, name: str, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     for finding in facts["findings"]:
         assert f"offset {finding['offset']}: " in out
+    for finding in facts.get("state", {}).get("findings", []):
+        assert f": {finding['kind']}: " in out  # the kind of SPEC.md §5.2, by name
     if facts["fatal"]:
         assert "segment format 2.0" in out
-    elif not facts["findings"]:
+    elif not facts["findings"] and not facts.get("verify_exit"):
         seqs = [r["seq"] for r in facts["records"]]
         assert f"{len(seqs)} records, seq {seqs[0]}..{seqs[-1]}" in out
         assert "CORRUPT" not in out
@@ -299,12 +404,13 @@ def test_dump_prints_vector_records(tmp_path: Path, name: str,
             assert code != 0
             assert "segment format 2.0" in err
             continue
-        assert code == _expected_exit(facts, sequence_checked=sequence_checked)
         lines = [json.loads(line) for line in out.splitlines()]
         assert [{k: line[k] for k in ("seq", "type", "offset", "body")} for line in lines
                 ] == want
+        # dump reads frames and records; what deriving the state finds is verify's.
         reported = [f for f in facts["findings"]
                     if sequence_checked or f["kind"] != "SequenceError"]
+        assert code == (1 if reported else 0)
         assert err.count("CORRUPT") == len(reported)
         for finding in reported:
             assert f"offset {finding['offset']}: " in err
@@ -329,6 +435,26 @@ def test_generator_reproduces_the_frozen_vectors() -> None:
         assert facts == _facts(name), name
         if name != "frame/zstd-payload":  # zstd's exact output may change with its version
             assert data == _bin(name).read_bytes(), name
+    assert sorted(_generator().build_run_vectors()) == sorted(RUN_CASES)
+
+
+def test_regenerating_the_vectors_changes_nothing(tmp_path: Path) -> None:
+    # generate.py run as a program into an empty directory: every file it writes is
+    # byte-identical to the checked-in one, and it writes no other file (CI runs this).
+    out = tmp_path / "vectors"
+    result = subprocess.run([sys.executable, str(VECTORS / "generate.py"), "--out", str(out)],
+                            capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == _vector_files()
+    changed = [name for name in written
+               if (out / name).read_bytes() != (VECTORS / name).read_bytes()]
+    assert changed == []
+    # Run again on the checked-in set itself: nothing to write, nothing refused.
+    again = subprocess.run([sys.executable, str(VECTORS / "generate.py"), "--out",
+                            str(out)], capture_output=True, text=True, check=False,
+                           timeout=300)
+    assert again.returncode == 0 and "wrote" not in again.stdout
 
 
 def test_generator_refuses_to_overwrite(tmp_path: Path,
@@ -373,3 +499,62 @@ def test_spec_worked_example_payload_len_matches_encoder() -> None:
     stated = bytes.fromhex(first_frame_line.split("|")[2])
     real = _bin("frame/ok-3-records").read_bytes()[24:28]
     assert stated == real
+
+
+# ---------------------------------------------------------------- derived state (SPEC.md §11)
+
+
+@pytest.mark.parametrize("name", STATE_CASES)
+def test_open_run_derives_the_vector_state(tmp_path: Path, name: str) -> None:
+    want = _facts(name)["state"]
+    got = derived_state(_state_run(tmp_path, name))
+    assert sorted(got) == sorted(want)
+    for key, value in want.items():
+        assert got[key] == value, key
+    # Orders are part of the state: summary keys, history and table columns, findings.
+    assert list(got["summary"]) == list(want["summary"])
+    assert list(got["config"]) == list(want["config"])
+
+
+@pytest.mark.parametrize("name", RUN_CASES)
+def test_run_vector_segments_read_as_stated(tmp_path: Path, name: str) -> None:
+    facts = _facts(name)
+    run = _run_tree(tmp_path, name)
+    reader = RunLogReader(run)
+    records = reader.poll()
+    want = [dict({k: v for k, v in r.items() if k != "decoded"}, segment=seg["index"])
+            for seg in facts["segments"] for r in seg["records"]]
+    assert [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body),
+             "segment": r.segment} for r in records] == want
+    assert [_finding(f) for f in reader.findings] == [
+        f for f in facts["state"]["findings"] if f["kind"] not in RECORD_KINDS]
+    assert reader.torn_tails() == [(str(run / seg["path"]), seg["torn_offset"])
+                                   for seg in facts["segments"] if seg["torn"]]
+    for seg in facts["segments"]:
+        assert (run / seg["path"]).stat().st_size == seg["file_size"]
+        tail = reader.tail(seg["index"])
+        assert tail is not None and tail.version == tuple(seg["version"])
+
+
+@pytest.mark.parametrize("name", RUN_CASES)
+def test_verify_of_run_vectors(tmp_path: Path, name: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    facts = _facts(name)
+    run = _run_tree(tmp_path, name)
+    assert main(["verify", str(run)]) == facts["verify_exit"]
+    out = capsys.readouterr().out
+    for finding in facts["state"]["findings"]:
+        assert f"offset {finding['offset']}: {finding['kind']}: " in out
+    for seg in facts["segments"]:
+        if seg["torn"]:
+            assert f"offset {seg['torn_offset']}: torn tail" in out
+        if not seg["frames"]:
+            assert f"{seg['path']}: EmptySegment" in out
+
+
+def test_strict_reader_raises_bad_file_header(tmp_path: Path) -> None:
+    run, seg = _run_dir(tmp_path, "header/bad-crc")
+    with pytest.raises(flightlog.errors.BadFileHeader) as info:
+        RunLogReader(run, strict=True).poll()
+    assert info.value.offset == 0 and info.value.path == str(seg)
+    assert info.value.skipped == (0, 16)

@@ -1,14 +1,18 @@
 """Write the frozen test vectors of SPEC.md §16 (run once; vectors never change).
 
-    python tests/vectors/generate.py            # refuses to overwrite existing vectors
+    python tests/vectors/generate.py            # writes missing vectors; refuses to change one
     python tests/vectors/generate.py --force    # only for a vector not yet released
     python tests/vectors/generate.py --out DIR  # write somewhere else (tests use this)
 
-Each case is ``<section>/<case>.bin`` (a segment file) and ``<case>.json`` beside it. The
-bytes are assembled by hand: file header, frame headers and payloads come from the
-library's lowest-level encoders (``encode_file_header``, ``encode_frame``,
-``pack_record``, ``pack_payload``) fed explicit values, and history columns are
-byte-shuffled here with :mod:`struct`, not by the library's column code.
+Each case is ``<section>/<case>.bin`` (a segment file) and ``<case>.json`` beside it, or
+for a whole run directory ``run/<case>/`` (``log/``, ``files/``) and ``run/<case>.json``.
+Since format 1.2 each case's JSON also states the derived run state (SPEC.md §11) an
+independent reader must compute, written by hand here. The bytes are assembled by
+hand: file header, frame headers and payloads come from the library's lowest-level
+encoders (``encode_file_header``, ``encode_frame``,
+``pack_record``, ``pack_payload``, ``masked_crc32c``) fed explicit values, and history
+columns are byte-shuffled here with :mod:`struct`, not by the library's column code.
+Attached Arrow IPC files are written by pyarrow's IPC writer, PNG files by hand.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import json
 import math
 import struct
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
 from flightlog.format._compression import pack_payload
 from flightlog.format._constants import FLAG_ZSTD
+from flightlog.format._crc import masked_crc32c
 from flightlog.format._framing import encode_frame
 from flightlog.format._msgpack_codec import pack_record
 from flightlog.format.segment import encode_file_header
@@ -83,6 +89,8 @@ class Segment:
             for i, (rtype, body) in enumerate(records):
                 self.records.append({"seq": first_seq + i, "type": rtype, "offset": offset,
                                      "body": jsonable(body)})
+                if isinstance(body, HistoryBody):  # since 1.2 vectors: decoded too
+                    self.records[-1]["decoded"] = body.decoded
         return offset, data
 
 
@@ -312,6 +320,565 @@ def chart_and_media() -> tuple[bytes, dict[str, Any]]:
     return data, facts
 
 
+# ---------------------------------------------------------------- format 1.2 vectors
+#
+# Each 1.2 case also states the run's derived state (SPEC.md §11) as an independent
+# reader must compute it: "state" below is written by hand from the records the case
+# assembles, never computed by flightlog's reader (the tests compare the two).
+
+PROJECT = "vectors"
+SEGMENT_1_2 = "flightlog segment 1.2 test vector (SPEC.md §16)"
+RUN_DIR_1_2 = "flightlog run directory 1.2 test vector (SPEC.md §16)"
+
+
+def run_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": RUN_ID, "project": PROJECT, "name": "demo", "created": T0,
+                            "config": {}, "tags": {}, "resumed": False, "host": "host0",
+                            "pid": 1}
+    body.update(changes)
+    return body
+
+
+def col(name: str, ctype: str, values: list[Any]) -> dict[str, Any]:
+    """One expected history or table column: name, SPEC.md §11.2 type, cell values."""
+    return {"name": name, "type": ctype, "values": jsonable(values)}
+
+
+def state(**given: Any) -> dict[str, Any]:
+    """An expected derived state; what is not given is the empty run's, finished."""
+    out: dict[str, Any] = {
+        "id": RUN_ID, "project": PROJECT, "name": "demo", "created": T0, "host": "host0",
+        "config": {}, "tags": {}, "summary": {}, "status": "finished", "exit_code": 0,
+        "history": [col("_step", "int64", []), col("_timestamp", "float64", [])],
+        "metrics": {}, "tables": {}, "charts": {}, "media": {}, "files": {}, "dropped": 0,
+        "findings": []}
+    out.update({k: (v if k in ("history", "tables", "findings") else jsonable(v))
+                for k, v in given.items()})
+    return out
+
+
+def finding(kind: str, offset: int, *, segment: int = 0, seq: int | None = None,
+            skipped: tuple[int, int] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": kind, "segment": segment, "offset": offset}
+    if seq is not None:
+        out["seq"] = seq
+    if skipped is not None:
+        out["skipped"] = list(skipped)
+    return out
+
+
+def frame_header(payload_len: int, first_seq: int, record_count: int, payload_crc: int,
+                 flags: int = 0) -> bytes:
+    """A frame header assembled field by field (SPEC.md §4.1), for lengths the encoder
+    refuses to write."""
+    tail = struct.pack("<IQHBBI", payload_len, first_seq, record_count, flags, 0,
+                       payload_crc)
+    return b"\xd9FLR" + struct.pack("<I", masked_crc32c(tail)) + tail
+
+
+def case12(seg: Segment, *, section: str, description: str, expected: dict[str, Any],
+           version: list[int] | None = None, torn_offset: int | None = None,
+           unknown_types: list[int] | None = None, verify_exit: int | None = None,
+           attached: dict[str, bytes] | None = None) -> tuple[bytes, dict[str, Any]]:
+    reading = [f for f in expected["findings"]
+               if f["kind"] not in ("BadRecord", "BadAttachedName")]
+    facts: dict[str, Any] = {
+        "format": SEGMENT_1_2, "section": section, "description": description,
+        "file_size": len(seg.data), "version": version or [1, 2], "frames": seg.frames,
+        "records": seg.records, "findings": reading, "torn": torn_offset is not None,
+        "torn_offset": torn_offset, "fatal": None, "unknown_types": unknown_types or [],
+        "state": expected,
+        "verify_exit": (1 if expected["findings"] else 0) if verify_exit is None
+        else verify_exit,
+    }
+    if attached:
+        facts["attached"] = {hashlib.sha256(c).hexdigest(): c.hex() for c in attached.values()}
+    return bytes(seg.data), facts
+
+
+def started(**run: Any) -> tuple[Segment, int]:
+    """A 1.2 segment 0 with its segment record and run record; returns it and the next
+    sequence number."""
+    seg = Segment(encode_file_header(1, 2))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body(**run))], 1)
+    return seg, 2
+
+
+def bad_file_header() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    seg.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], seq)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 1)
+    seg.data[12] ^= 0x01  # a bit of header_crc
+    return case12(seg, section="§3.1 rule 2, §5.2", description=(
+        "A 1.2 file header whose header_crc has one bit flipped: BadFileHeader at offset 0 "
+        "with skipped range 0..16. The version fields are not trusted; a salvaging reader "
+        "reads every frame from offset 16 as frames of its newest 1.x minor version "
+        "(1.2 here, the 'version' below) and loses no record. A strict reader raises "
+        "BadFileHeader."), expected=state(
+            summary={"loss": 0.5}, metrics={"loss": 0.5},
+            findings=[finding("BadFileHeader", 0, skipped=(0, 16))]))
+
+
+def corrupt_payload() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    # A frame whose payload_crc is right but whose payload holds 1 record of the 2 its
+    # header counts: SPEC.md §5 rule 6.
+    raw = pack_record(4, {"key": "loss", "value": 0.5, "time": T0})
+    bad = encode_frame(raw, first_seq=seq, record_count=2)
+    bad_at = len(seg.data)
+    seg.data += bad
+    after, _ = seg.frame([(4, {"key": "loss", "value": 0.25, "time": T0 + 1.0})], seq + 2)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 2.0})], seq + 3)
+    return case12(seg, section="§5 rule 6, §5.2", description=(
+        f"The frame at {bad_at} has a valid header and payload_crc, but its header counts 2 "
+        f"records and its payload holds 1: CorruptPayload at {bad_at}, skipped range "
+        f"{bad_at}..{bad_at + len(bad)} (exactly the frame). The next frame, at {after}, "
+        f"starts at seq 4 where 2 was expected: SequenceError at {after}."),
+        expected=state(summary={"loss": 0.25}, metrics={"loss": 0.25}, findings=[
+            finding("CorruptPayload", bad_at, skipped=(bad_at, bad_at + len(bad))),
+            finding("SequenceError", after)]))
+
+
+def resync_skipped_range() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    garbage_at = len(seg.data)
+    seg.data += bytes(range(0x40, 0x40 + 40))  # 40 bytes holding no sync marker
+    after, _ = seg.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], seq)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 1)
+    return case12(seg, section="§5 rule 3, §5.1", description=(
+        f"40 bytes that are no frame sit between two frames, at {garbage_at}: "
+        f"CorruptRecord at {garbage_at} (no sync bytes). Resynchronisation finds the next "
+        f"valid frame at {after}, so the skipped range is {garbage_at}..{after}. No record "
+        f"was lost: the frame after the garbage has the expected first_seq, so there is no "
+        f"SequenceError."), expected=state(
+            summary={"loss": 0.5}, metrics={"loss": 0.5},
+            findings=[finding("CorruptRecord", garbage_at, skipped=(garbage_at, after))]))
+
+
+def oversized_at_end() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq)
+    big_at = len(seg.data)
+    seg.data += frame_header(70000, seq + 1, 1, 0) + b"\x55" * 12
+    end = len(seg.data)
+    return case12(seg, section="§4.1, §5 rule 4", description=(
+        f"At {big_at}, the last bytes of the file: a frame header with a valid header_crc "
+        f"and payload_len 70000, followed by 12 payload bytes. The §4.1 constraints come "
+        f"before the torn-tail rule: RecordTooLarge at {big_at}, not a torn tail. "
+        f"Resynchronisation finds nothing, so the skipped range runs to the end of the "
+        f"file: {big_at}..{end}."), expected=state(findings=[
+            finding("RecordTooLarge", big_at, skipped=(big_at, end))]))
+
+
+class HistoryBody(dict[str, Any]):
+    """A history record body that also knows its decoded form (as `flightlog dump`
+    prints it, the "decoded" of its record's facts)."""
+
+    decoded: dict[str, Any]
+
+
+def history_body(steps: list[int], times: list[float],
+                 columns: dict[str, tuple[str, list[int] | None, Any]]) -> HistoryBody:
+    """A chunk from (kind, present rows or None, values) per key: f64/i64 values are
+    byte-shuffled, bool values packed one byte each, any values kept; a kind SPEC.md §9
+    does not define takes its values as bytes and is not decoded."""
+    encoders = {"f64": _f64, "i64": _i64, "bool": lambda vs: bytes(int(v) for v in vs),
+                "any": list}
+    body = HistoryBody(rows=len(steps), step=_i64(steps), time=_f64(times), columns={
+        key: [kind, None if present is None else _u32(present),
+              encoders[kind](values) if kind in encoders else values]
+        for key, (kind, present, values) in columns.items()})
+    body.decoded = jsonable({"rows": len(steps), "step": steps, "time": times, "columns": {
+        key: {"kind": kind, "present": present, "values": values}
+        for key, (kind, present, values) in columns.items() if kind in encoders}})
+    return body
+
+
+def _u32(rows: list[int]) -> bytes:
+    return struct.pack(f"<{len(rows)}I", *rows)
+
+
+def history_column_types() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    quoted = 'é\n"q'
+    first = history_body([0, 1, 2], [T0, T0 + 1.0, T0 + 2.0], {
+        "mixed_num": ("any", None, [1, 2.5, 3]),
+        "count": ("i64", None, [1, 2, 3]),
+        "flag": ("bool", None, [True, False, True]),
+        "label": ("any", None, ["a", None, "c"]),
+        "nothing": ("any", None, [None, None, None]),
+        "mixed": ("any", None, ["a", 1, True]),
+        "big": ("any", None, [2**64 - 1, 1, None]),
+        "fmt": ("any", None, ["x", 1e16, 1e-05]),
+        "lr": ("f64", [0, 2], [0.1, 1e16]),
+    })
+    second = history_body([2, 3], [T0 + 2.5, T0 + 3.0], {
+        "count": ("f64", None, [2.5, 4.0]),
+        "flag": ("i64", None, [5, 6]),
+        "label": ("any", None, [None, "d"]),
+        "mixed": ("any", None, [math.nan, quoted]),
+        "later": ("f64", [1], [1e-05]),
+        "future": ("u128", None, b"\x00" * 32),  # a kind 1.2 does not define: left out
+    })
+    seg.frame([(3, first)], seq)
+    seg.frame([(3, second)], seq + 1)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 4.0})], seq + 2)
+    history = [
+        col("_step", "int64", [0, 1, 2, 3]),
+        col("_timestamp", "float64", [T0, T0 + 1.0, T0 + 2.5, T0 + 3.0]),
+        col("mixed_num", "float64", [1.0, 2.5, 3.0, None]),
+        col("count", "float64", [1.0, 2.0, 2.5, 4.0]),
+        col("flag", "string", ["true", "false", "5", "6"]),
+        col("label", "string", ["a", None, None, "d"]),
+        col("nothing", "null", [None, None, None, None]),
+        col("mixed", "string", ['"a"', "1", "null", '"é\\n\\"q"']),
+        col("big", "string", ["18446744073709551615", "1", None, None]),
+        col("fmt", "string", ['"x"', "1e+16", "1e-05", None]),
+        col("lr", "float64", [0.1, None, 1e16, None]),
+        col("later", "float64", [None, None, None, 1e-05]),
+    ]
+    return case12(seg, section="§11.2, §1.1", description=(
+        "Two history chunks; step 2 is in both, so its rows merge (the second chunk's "
+        "values and time win, a logged nil included). Column types follow the classes of "
+        "every logged value: 'mixed_num' (any: 1, 2.5, 3) is float64; 'count' (i64 then "
+        "f64) float64; 'flag' (bool then i64) and 'mixed', 'big' (2^64-1 is outside i64), "
+        "'fmt' are string columns of JSON text (strs quoted, NaN as null, floats as in "
+        "§1.1); 'label' (str and nil) string; 'nothing' (all nil) null. 'later' first "
+        "appears in the second chunk, so it is the last column; the column of kind "
+        "'u128' is unknown to 1.2 and left out."), expected=state(
+            history=history,
+            summary={"mixed_num": 3, "count": 4.0, "flag": 6, "label": "d", "nothing": None,
+                     "mixed": quoted, "big": None, "fmt": 1e-05, "lr": 1e16, "later": 1e-05},
+            metrics={"mixed_num": [1, 2.5, 3], "count": [1, 2, 2.5, 4.0],
+                     "flag": [True, False, 5, 6], "label": ["a", None, None, "d"],
+                     "nothing": [None, None, None], "mixed": ["a", 1, math.nan, quoted],
+                     "big": [2**64 - 1, 1, None], "fmt": ["x", 1e16, 1e-05],
+                     "lr": [0.1, 1e16], "later": 1e-05}))
+
+
+def get_metrics_case() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    seg.frame([(3, history_body([0, 1], [T0, T0 + 1.0], {
+        "loss": ("f64", None, [0.5, 0.25]),
+        "note": ("any", None, [None, "x"])}))], seq)
+    seg.frame([(4, {"key": "loss", "value": 0.125, "time": T0 + 1.5}),
+               (4, {"key": "acc", "value": 1, "time": T0 + 1.5}),
+               (4, {"key": "acc", "value": None, "time": T0 + 1.5}),
+               (8, {"set": {"best": 0.1}, "delete": ["note"]})], seq + 1)
+    seg.frame([(3, history_body([2], [T0 + 2.0], {"loss": ("f64", None, [0.1])}))],
+              seq + 5)
+    seg.frame([(5, {"key": "xs", "values": [1, 2, 3], "time": T0 + 2.0}),
+               (12, {"exit_code": 0, "time": T0 + 3.0})], seq + 6)
+    return case12(seg, section="§11.3, §11.4", description=(
+        "'loss' is logged in history (steps 0, 1, then 2 in a later chunk) and as metric "
+        "records: get_metrics gives its history values in step order, then its metric "
+        "values (0.5, 0.25, 0.1, 0.125). Values are as stored; a logged nil counts "
+        "('acc' is [1, null], 'note' [null, 'x']). The summary is the last event per key "
+        "in sequence order: the later history chunk sets loss to 0.1 after the metric's "
+        "0.125; 'note' was removed by the summary record's delete; 'acc' is nil."),
+        expected=state(
+            history=[col("_step", "int64", [0, 1, 2]),
+                     col("_timestamp", "float64", [T0, T0 + 1.0, T0 + 2.0]),
+                     col("loss", "float64", [0.5, 0.25, 0.1]),
+                     col("note", "string", [None, "x", None])],
+            summary={"loss": 0.1, "acc": None, "best": 0.1},
+            metrics={"loss": [0.5, 0.25, 0.1, 0.125], "note": [None, "x"],
+                     "acc": [1, None], "xs": [1, 2, 3]}))
+
+
+def bad_attached_names() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    ok = b"ok"
+    ok_sha = hashlib.sha256(ok).hexdigest()
+    at, _ = seg.frame([
+        (11, {"name": "weights.bin", "sha256": "../../../../etc/passwd", "size": 3,
+              "time": T0}),
+        (7, {"key": "t", "sha256": ok_sha, "rows": 1, "time": T0,
+             "blobs": [ok_sha.upper()]}),
+        (201, {"sha256": 42}),
+        (11, {"name": "ok.txt", "sha256": ok_sha, "size": 2, "time": T0 + 1.0}),
+    ], seq)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 2.0})], seq + 4)
+    return case12(seg, section="§10.1, §5.2", unknown_types=[201], description=(
+        f"One frame, at {at}, of four records: a file record whose sha256 is a path, a "
+        f"table record whose blobs entry is upper-case hex, a record of unknown type 201 "
+        f"whose sha256 is an int, and a valid file record. The first three are "
+        f"BadAttachedName at {at} (seqs 2, 3, 4, whatever their type); they are left out "
+        f"of the state and no path is made of them. 'attached' holds the one valid file."),
+        attached={"ok": ok}, expected=state(
+            files={"ok.txt": {"sha256": ok_sha, "size": 2, "time": T0 + 1.0}},
+            findings=[finding("BadAttachedName", at, seq=seq),
+                      finding("BadAttachedName", at, seq=seq + 1),
+                      finding("BadAttachedName", at, seq=seq + 2)]))
+
+
+def bad_record_bodies() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started()
+    at, _ = seg.frame([
+        (4, {"value": 1, "time": T0}),
+        (12, {"exit_code": "0", "time": T0}),
+        (4, {"key": "loss", "value": 0.5, "time": "later"}),
+        (4, {"key": "loss", "value": 0.25, "time": T0, "unknown": "ignored"}),
+    ], seq)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 4)
+    return case12(seg, section="§8, §5.2", description=(
+        f"One frame, at {at}: a metric without its required 'key', a finish whose "
+        f"exit_code is a str, a metric whose optional 'time' is a str, and a valid metric "
+        f"with an unknown key (ignored). The first three are BadRecord at {at} with their "
+        f"seqs 2, 3, 4 and are left out of the state: only the valid metric and the last "
+        f"finish count."), expected=state(
+            summary={"loss": 0.25}, metrics={"loss": 0.25},
+            findings=[finding("BadRecord", at, seq=seq),
+                      finding("BadRecord", at, seq=seq + 1),
+                      finding("BadRecord", at, seq=seq + 2)]))
+
+
+def config_and_tags() -> tuple[bytes, dict[str, Any]]:
+    seg, seq = started(config={"opt": {"lr": 0.1, "momentum": 0.9}, "layers": 2},
+                       tags={"smoke": None, "owner": "ann"})
+    seg.frame([(9, {"set": {"opt": {"lr": 0.2}}}),
+               (10, {"set": {"owner": None}}),
+               (10, {"set": {"gpu": "a100"}})], seq)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 3)
+    return case12(seg, section="§11.1", description=(
+        "A config record sets 'opt' to {lr: 0.2}: it replaces the run record's 'opt' "
+        "whole (no deep merge: 'momentum' is gone) and leaves 'layers'. Tag values may be "
+        "nil (a tag without a value): setting 'owner' to nil keeps the tag 'owner', "
+        "without its value; tags are never removed."), expected=state(
+            config={"opt": {"lr": 0.2}, "layers": 2},
+            tags={"smoke": None, "owner": None, "gpu": "a100"}))
+
+
+# -- Arrow IPC attached files (SPEC.md §10.3), written by pyarrow
+
+
+def _arrow_ipc(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _png_1x1() -> bytes:
+    """A real 1x1 RGB PNG (one red pixel), assembled here."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00", 9)) + chunk(b"IEND", b""))
+
+
+MEDIA_CELL_TYPE = ("struct<kind: string, sha256: string, mime: string, caption: string, "
+                   "width: int64, height: int64>")
+
+
+def arrow_chart_media() -> tuple[bytes, dict[str, Any]]:
+    import pyarrow as pa
+
+    png = _png_1x1()
+    png_sha = hashlib.sha256(png).hexdigest()
+    chart_data = _arrow_ipc(pa.table({"x": pa.array([0.0, 0.5, 1.0]),
+                                      "y": pa.array([0.0, 0.8, 1.0])}))
+    cell_type = pa.struct([("kind", pa.string()), ("sha256", pa.string()),
+                           ("mime", pa.string()), ("caption", pa.string()),
+                           ("width", pa.int64()), ("height", pa.int64())])
+    cell = {"kind": "image", "sha256": png_sha, "mime": "image/png", "caption": "a cat",
+            "width": 1, "height": 1}
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("score", pa.float64()),
+                        pa.field("tag", pa.int64()),
+                        pa.field("image", cell_type, metadata={"flightlog:media": "1"})])
+    table_data = _arrow_ipc(pa.table([pa.array([3], pa.int32()), pa.array([0.75]),
+                                      pa.array([7]), pa.array([cell], cell_type)],
+                                     schema=schema))
+    data_sha = hashlib.sha256(chart_data).hexdigest()
+    table_sha = hashlib.sha256(table_data).hexdigest()
+    spec = ('{"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "mark": "line", '
+            '"encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", '
+            '"type": "quantitative"}}, "data": {"name": "table"}}')
+    seg, seq = started()
+    seg.frame([
+        (6, {"key": "predictions", "row": {"id": 1, "score": 0.5, "tag": "a"}, "time": T0}),
+        (6, {"key": "predictions", "row": {"id": 2, "score": 0.25, "tag": "b", "note": "x"},
+             "time": T0}),
+        (7, {"key": "predictions", "sha256": table_sha, "rows": 1, "time": T0,
+             "blobs": [png_sha]}),
+        (14, {"key": "curve", "sha256": data_sha, "rows": 3, "spec": spec, "kind": "line",
+              "time": T0, "step": 0}),
+        (15, {"key": "sample", "kind": "image", "mime": "image/png", "sha256": png_sha,
+              "size": len(png), "time": T0, "caption": "a cat", "width": 1, "height": 1,
+              "step": 0}),
+    ], seq)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 5)
+    predictions = [
+        col("id", "float64", [1.0, 2.0, 3.0]),
+        col("score", "float64", [0.5, 0.25, 0.75]),
+        col("tag", "string", ['"a"', '"b"', "7"]),
+        col("note", "string", [None, "x", None]),
+        col("image", MEDIA_CELL_TYPE, [None, None, cell]),
+    ]
+    inlined = json.loads(spec)
+    inlined["data"] = {"values": [{"x": 0.0, "y": 0.0}, {"x": 0.5, "y": 0.8},
+                                  {"x": 1.0, "y": 1.0}]}
+    return case12(seg, section="§10, §11.5, §11.6", description=(
+        "Format 1.2 successor of record/chart-media, with real attached files: the chart's "
+        "data and the table are Arrow IPC files, the image a real 1x1 PNG ('attached' "
+        "holds them). Table 'predictions' has two pieces: two row records (id int, score "
+        "float, tag str, note in the second row only), then an Arrow table (id int32, "
+        "score float64, tag int64, image a media cell). Combined: 'id' is float64 (the "
+        "pieces' integer types differ), 'score' float64, 'tag' the JSON text of each cell "
+        "(str and int64 disagree), 'note' and 'image' null where a piece lacks them. "
+        "charts() inlines the chart's rows into its spec (§10.2)."),
+        attached={"png": png, "chart": chart_data, "table": table_data},
+        expected=state(
+            tables={"predictions": predictions},
+            metrics={"predictions": {"id": [1.0, 2.0, 3.0], "score": [0.5, 0.25, 0.75],
+                                     "tag": ['"a"', '"b"', "7"], "note": [None, "x", None],
+                                     "image": [None, None, cell]}},
+            charts={"curve": inlined},
+            media={"sample": [{"kind": "image", "mime": "image/png", "sha256": png_sha,
+                               "size": len(png), "caption": "a cat", "step": 0,
+                               "width": 1, "height": 1}]}))
+
+
+# -- run directories: several segments, names taken from the directory
+
+
+def run_dir_case(segments: list[Segment], *, section: str, description: str,
+                 expected: dict[str, Any], torn: dict[int, int] | None = None,
+                 verify_exit: int | None = None, attached: dict[str, bytes] | None = None
+                 ) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """A whole run directory: log/<index>.flseg per segment (and files/ when attached)."""
+    files = {f"log/{i:08d}.flseg": bytes(seg.data) for i, seg in enumerate(segments)}
+    for content in (attached or {}).values():
+        sha = hashlib.sha256(content).hexdigest()
+        files[f"files/sha256/{sha[:2]}/{sha[2:]}"] = content
+    torn = torn or {}
+    facts = {
+        "format": RUN_DIR_1_2, "section": section, "description": description,
+        "segments": [{"index": i, "path": f"log/{i:08d}.flseg", "file_size": len(seg.data),
+                      "version": [1, 2], "frames": seg.frames, "records": seg.records,
+                      "torn": i in torn, "torn_offset": torn.get(i)}
+                     for i, seg in enumerate(segments)],
+        "state": expected,
+        "verify_exit": (1 if expected["findings"] else 0) if verify_exit is None
+        else verify_exit,
+    }
+    return files, facts
+
+
+def next_segment(index: int, first_seq: int) -> Segment:
+    seg = Segment(encode_file_header(1, 2))
+    seg.frame([(1, {"run": RUN_ID, "index": index, "writer": {}})], first_seq)
+    return seg
+
+
+def resume_config() -> tuple[dict[str, bytes], dict[str, Any]]:
+    first, seq = started(name="first", config={"a": 1, "opt": {"lr": 0.1}},
+                         tags={"smoke": None})
+    first.frame([(3, history_body([0, 1], [T0, T0 + 1.0],
+                                  {"loss": ("f64", None, [0.5, 0.4])}))], seq)
+    first.frame([(12, {"exit_code": 0, "time": T0 + 2.0})], seq + 1)
+    second = next_segment(1, seq + 2)
+    second.frame([(2, run_body(name="second", config={"a": 3, "b": 2},
+                               tags={"owner": "ann"}, resumed=True, host="host1",
+                               pid=2))], seq + 3)
+    second.frame([(3, history_body([2], [T0 + 10.0],
+                                   {"loss": ("f64", None, [0.3])})),
+                  (9, {"set": {"b": 5}})], seq + 4)
+    second.frame([(12, {"exit_code": 0, "time": T0 + 11.0})], seq + 6)
+    return run_dir_case([first, second], section="§11.1, §11.7, §3.2", description=(
+        "A run written, finished, then resumed by a second writer (segment 1) that "
+        "finished too. The resumed writer's run record holds only what its init was "
+        "given (config a=3, b=2; tag owner; name 'second'): config and tags apply from "
+        "every run record, so config is {a: 3, opt: {lr: 0.1}, b: 5} and tags {smoke: "
+        "nil, owner: 'ann'}; name is the last run record's; id, project, created and host "
+        "the first's. The last finish stands: finished."), expected=state(
+            name="second", config={"a": 3, "opt": {"lr": 0.1}, "b": 5},
+            tags={"smoke": None, "owner": "ann"}, summary={"loss": 0.3},
+            metrics={"loss": [0.5, 0.4, 0.3]},
+            history=[col("_step", "int64", [0, 1, 2]),
+                     col("_timestamp", "float64", [T0, T0 + 1.0, T0 + 10.0]),
+                     col("loss", "float64", [0.5, 0.4, 0.3])]))
+
+
+def resume_crashed() -> tuple[dict[str, bytes], dict[str, Any]]:
+    first, seq = started()
+    first.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], seq)
+    first.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 1)
+    second = next_segment(1, seq + 2)
+    second.frame([(2, run_body(resumed=True))], seq + 3)
+    second.frame([(4, {"key": "loss", "value": 0.25, "time": T0 + 5.0})], seq + 4)
+    torn_at, _ = second.frame([(4, {"key": "loss", "value": 0.125, "time": T0 + 6.0})],
+                                 seq + 5, intact=False)
+    del second.data[torn_at + 28 + 3:]  # the writer was killed inside this frame
+    return run_dir_case([first, second], section="§11.7, §5 rule 2",
+                        torn={1: torn_at}, description=(
+        f"A finished run resumed by a writer that was killed (SIGKILL) mid-frame: segment "
+        f"1 ends in a torn tail at {torn_at} (not corruption: a note, no finding). The "
+        f"run record in segment 1 comes after the finish record, so that finish no longer "
+        f"stands: with no writer holding the lock the run is crashed, exit_code nil."),
+        expected=state(status="crashed", exit_code=None, summary={"loss": 0.25},
+                       metrics={"loss": [0.5, 0.25]}))
+
+
+def no_run_record() -> tuple[dict[str, bytes], dict[str, Any]]:
+    seg = Segment(encode_file_header(1, 2))
+    seg.frame([segment_record()], 0)
+    damaged, data = seg.frame([(2, run_body(name="lost"))], 1, intact=False)
+    seg.data[damaged + len(data) - 1] ^= 0x01  # its payload_crc no longer matches
+    after, _ = seg.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], 2)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], 3)
+    return run_dir_case([seg], section="§11.1, §5 rule 5", description=(
+        f"The only run record's frame (at {damaged}) fails its payload_crc: "
+        f"ChecksumMismatch, and a SequenceError at {after}. With no readable run record, "
+        f"id and name are the run directory's name ('no-run-record') and project its "
+        f"parent's ('run'); created and host are nil. Config and tags are empty."),
+        expected=state(id="no-run-record", project="run", name="no-run-record",
+                       created=None, host=None, summary={"loss": 0.5},
+                       metrics={"loss": 0.5}, findings=[
+                           finding("ChecksumMismatch", damaged,
+                                   skipped=(damaged, damaged + len(data))),
+                           finding("SequenceError", after)]))
+
+
+def header_only_segment() -> tuple[dict[str, bytes], dict[str, Any]]:
+    first, seq = started()
+    first.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], seq)
+    first.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], seq + 1)
+    second = Segment(encode_file_header(1, 2))  # the header and nothing else
+    return run_dir_case([first, second], section="§3.1", description=(
+        "Segment 1 is only its 16-byte file header: a resuming writer stopped after "
+        "creating it, before its first frame. It is an empty segment, not corruption: no "
+        "finding, verify exits 0 with an EmptySegment note. No run record follows the "
+        "finish record, so the run is finished."), expected=state(
+            summary={"loss": 0.5}, metrics={"loss": 0.5}))
+
+
+CASES_1_2 = {
+    "header/bad-crc": bad_file_header,
+    "frame/corrupt-payload": corrupt_payload,
+    "frame/resync-skipped": resync_skipped_range,
+    "frame/oversized-at-end": oversized_at_end,
+    "history/column-types": history_column_types,
+    "record/get-metrics": get_metrics_case,
+    "record/bad-sha256-name": bad_attached_names,
+    "record/bad-body": bad_record_bodies,
+    "record/config-tags": config_and_tags,
+    "record/arrow-chart-media": arrow_chart_media,
+}
+
+RUN_CASES = {
+    "run/resume-config": resume_config,
+    "run/resume-crashed": resume_crashed,
+    "run/no-run-record": no_run_record,
+    "run/header-only-segment": header_only_segment,
+}
+
+
 CASES = {
     "frame/ok-3-records": ok_3_records,
     "frame/torn-tail": torn_tail,
@@ -326,7 +893,28 @@ CASES = {
 
 
 def build_vectors() -> dict[str, tuple[bytes, dict[str, Any]]]:
-    return {name: make() for name, make in CASES.items()}
+    """Every segment-file case: ``<name>.bin`` and ``<name>.json``."""
+    made = {name: make() for name, make in CASES.items()}
+    made.update((name, make()) for name, make in CASES_1_2.items())
+    return made
+
+
+def build_run_vectors() -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
+    """Every run-directory case: the files of ``<name>/`` and ``<name>.json``."""
+    return {name: make() for name, make in RUN_CASES.items()}
+
+
+def vector_files() -> dict[str, bytes]:
+    """Every file of the vector set, by path relative to this directory (SHA256SUMS
+    pins exactly these)."""
+    files: dict[str, bytes] = {}
+    for name, (data, facts) in build_vectors().items():
+        files[f"{name}.bin"] = data
+        files[f"{name}.json"] = dump_json(facts).encode()
+    for name, (tree, facts) in build_run_vectors().items():
+        files.update((f"{name}/{path}", content) for path, content in tree.items())
+        files[f"{name}.json"] = dump_json(facts).encode()
+    return files
 
 
 def dump_json(obj: dict[str, Any]) -> str:
@@ -339,21 +927,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="overwrite existing vectors (never for a released one)")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
-    vectors = build_vectors()
-    targets = [args.out / f"{name}{ext}" for name in vectors for ext in (".bin", ".json")]
-    existing = [t for t in targets if t.exists()]
+    files = vector_files()
+    # A vector already there with the same bytes is left alone; one whose bytes would
+    # change is refused: a released vector never changes.
+    existing = [args.out / name for name, content in files.items()
+                if (args.out / name).exists() and (args.out / name).read_bytes() != content]
     if existing and not args.force:
         print("generate.py: refusing to overwrite frozen vectors (a released vector never "
               "changes; add a new case instead):", file=sys.stderr)
         for path in existing:
             print(f"  {path}", file=sys.stderr)
         return 1
-    for name, (data, facts) in vectors.items():
-        base = args.out / name
-        base.parent.mkdir(parents=True, exist_ok=True)
-        base.with_name(base.name + ".bin").write_bytes(data)
-        base.with_name(base.name + ".json").write_text(dump_json(facts), encoding="utf-8")
-        print(f"wrote {base}.bin ({len(data)} bytes)")
+    for name, content in files.items():
+        target = args.out / name
+        if target.exists() and target.read_bytes() == content:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        print(f"wrote {target} ({len(content)} bytes)")
     return 0
 
 
