@@ -13,7 +13,13 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from flightlog.format.vega import DATA_NAME, VEGA_LITE_SCHEMA, inline_data
+from flightlog.format.vega import (
+    DATA_NAME,
+    MAX_SPEC_DEPTH,
+    VEGA_LITE_SCHEMA,
+    inline_data,
+    value_depth,
+)
 
 from .errors import InvalidValue
 
@@ -189,6 +195,10 @@ class Chart:
         if not isinstance(spec, Mapping):
             raise InvalidValue(f"a chart spec must be a dict (Vega-Lite), got "
                                f"{type(spec).__name__}")
+        depth = value_depth(dict(spec))
+        if depth > MAX_SPEC_DEPTH:
+            raise InvalidValue(f"chart spec nests over {MAX_SPEC_DEPTH} levels deep "
+                               f"(SPEC.md §10.4 bounds it; readers would refuse it)")
         self.table = as_arrow("chart data", data)
         own: dict[str, Any] = copy.deepcopy(dict(spec))
         own.setdefault("$schema", VEGA_LITE_SCHEMA)

@@ -9,12 +9,73 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import re
+from typing import Any, Final
+
+from flightlog.errors import FormatError
 
 #: The Vega-Lite version flightlog's own presets are written for and validated against.
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 #: The data name a stored spec uses for its table (``"data": {"name": "table"}``).
 DATA_NAME = "table"
+#: SPEC.md §10.4: the deepest nesting of objects and arrays a chart spec may have. Real
+#: specs (layers of encodings) stay far below; every reader of a spec recurses.
+MAX_SPEC_DEPTH: Final = 64
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_text_depth(text: str) -> int:
+    """How deep objects and arrays nest in the JSON ``text`` (0 for a scalar), counted
+    without parsing, so that no recursion depends on the input."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def value_depth(value: Any, limit: int = MAX_SPEC_DEPTH) -> int:
+    """How deep dicts, lists and tuples nest in ``value``, looked at down to
+    ``limit + 1`` levels only (without recursion, so a cycle counts as too deep)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if not isinstance(node, (dict, list, tuple)):
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            break
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_spec_text(spec: Any) -> dict[str, Any]:
+    """A stored spec parsed, if it is what SPEC.md §10.4 allows: JSON text of an object
+    nested at most :data:`MAX_SPEC_DEPTH` deep.
+
+    Raises:
+        FormatError: anything else (a reader keeps that chart record out).
+    """
+    if type(spec) is not str:
+        raise FormatError("spec is not a str")
+    depth = json_text_depth(spec)
+    if depth > MAX_SPEC_DEPTH:
+        raise FormatError(f"spec nests {depth} levels deep, over the {MAX_SPEC_DEPTH} "
+                          f"SPEC.md §10.4 allows")
+    try:
+        parsed = json.loads(spec)
+    except ValueError as exc:
+        raise FormatError(f"spec is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise FormatError(f"spec is a JSON {type(parsed).__name__}, not an object")
+    return parsed
 
 
 def json_safe(value: Any) -> Any:

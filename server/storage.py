@@ -6,7 +6,8 @@ Layout under the data directory (``flightlog server --data DIR``)::
                                      client's frames, verbatim, in segments of the same
                                      index; files/ holds hard links into DIR/blobs
     DIR/blobs/sha256/<h[:2]>/<h[2:]> attached files, shared by all runs (uploaded once)
-    DIR/blobs/partial/<sha>          uploads in progress (resumable)
+    DIR/blobs/partial/<sha>          uploads in progress (resumable; deleted once
+                                     untouched for ``partial_ttl``, collect_partials)
     DIR/index.sqlite                 the query index: derived, rebuilt from runs/ if lost
 
 Exactly once, by construction: a run's committed high-water mark is the sequence number
@@ -16,16 +17,22 @@ repeated batch is a no-op), a batch that starts above it is refused as a gap, an
 rest is appended and fsynced before the answer names the new mark. A crash mid-append
 leaves a torn tail in the server's own copy, which is cut off when the run is next
 loaded: the server is that copy's only writer.
+
+Gaps (records a client's own log lost to corruption) are never implied: a batch declares
+each hole it leaves as an exact (first, last) range, frames past it in the same batch, and
+any other hole is refused. Declared gaps stay visible (``StoredRun.gaps``, derived from the
+copy's frame headers, answered by ``GET .../sync``), so a gap forged by someone else is seen
+by the run's real client, which then fails loudly instead of skipping its records.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +59,9 @@ from .index import RunIndex
 
 T = TypeVar("T")
 
+#: Seconds an upload in progress may stay untouched before it is deleted (SPEC.md does
+#: not cover uploads; README "Security model" lists this limit).
+PARTIAL_TTL = 24 * 3600.0
 #: Largest frame batch one request may carry.
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 # Loaded runs kept in memory; a miss re-reads the run from disk, so this should hold
@@ -88,6 +98,7 @@ class StoredRun:
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir
         self.segment = -1
+        self.gaps: list[tuple[int, int]] = []  # holes in the copy's sequence, ascending
         self._truncate_torn_tails()
         self.view = LocalRun(run_dir) if (run_dir / "log").is_dir() else None
         segments = list_segments(run_dir)
@@ -98,6 +109,7 @@ class StoredRun:
         """Cut the copy back to the last committed batch (the server is its only writer):
         a batch a crash interrupted is not committed, not even its complete frames."""
         mark = read_commit_mark(self.dir)
+        expected = 0
         for index, path in list_segments(self.dir):
             if mark is not None and index > mark[0]:
                 path.unlink()  # opened by the interrupted batch
@@ -110,8 +122,13 @@ class StoredRun:
             if len(data) < FILE_HEADER_SIZE:
                 path.unlink()
                 continue
-            end = scan_frames(data, FILE_HEADER_SIZE, path=str(path),
-                              on_corruption=lambda e: None).position
+            scan = scan_frames(data, FILE_HEADER_SIZE, path=str(path),
+                               on_corruption=lambda e: None)
+            end = scan.position
+            for frame in scan.frames:
+                if frame.first_seq > expected:
+                    self.gaps.append((expected, frame.first_seq - 1))
+                expected = max(expected, frame.last_seq + 1)
             if end < len(data):
                 with open(path, "r+b") as f:
                     f.truncate(end)
@@ -128,7 +145,8 @@ class StoredRun:
 
 
 class Storage:
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *,
+                 partial_ttl: float = PARTIAL_TTL) -> None:
         self.root = Path(data_dir)
         self.runs_dir = self.root / "runs"
         self.blob_root = self.root / "blobs"
@@ -140,6 +158,9 @@ class Storage:
         self._locks_guard = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], StoredRun] = OrderedDict()
         self._cache_guard = threading.Lock()
+        self.partial_ttl = partial_ttl
+        self._last_sweep = 0.0
+        self.collect_partials()
         self._reindex_missing()
 
     # ------------------------------------------------------------ runs
@@ -196,12 +217,19 @@ class Storage:
     # ------------------------------------------------------------ committing frames
 
     def commit(self, project: str, run_id: str, segment: int, body: bytes, *,
-               allow_gap: bool = False, writer_alive: bool | None = None) -> Committed:
+               gaps: Sequence[tuple[int, int]] = (), writer_alive: bool | None = None
+               ) -> Committed:
         """Validate a batch of frames of one client segment and commit the new ones.
 
+        ``gaps``: the (first, last) ranges the batch skips because the client's log lost
+        them; the holes the new frames leave above the committed mark must be exactly
+        these (a declared range already below the mark must be a gap the copy has).
+
         Raises:
-            BadBatch: not complete valid frames and records.
-            Conflict: a gap, frames that differ from the committed ones, a missing blob.
+            BadBatch: not complete valid frames and records; a declared gap the batch
+                does not leave.
+            Conflict: an undeclared gap, frames that differ from the committed ones, a
+                missing blob.
         """
         frames, records = self._validate(body, project, run_id, segment)
         with self.lock(project, run_id):
@@ -214,17 +242,14 @@ class Storage:
                 raise Conflict("a frame straddles the committed position: the client's "
                                "frames differ from the committed ones", next_seq=start,
                                code="diverged")
-            if new and new[0].first_seq > start and not allow_gap:
-                raise Conflict(f"gap: the batch starts at record {new[0].first_seq}, the "
-                               f"server has records up to {start - 1}", next_seq=start,
-                               code="gap")
+            if old:
+                _check_repeats(run.dir, segment, old, start)
             if new and segment < run.segment:
                 raise Conflict(f"segment {segment} is older than the committed segment "
                                f"{run.segment}", next_seq=start, code="diverged")
-            for before, after in itertools.pairwise(new):
-                if after.first_seq != before.last_seq + 1 and not allow_gap:
-                    raise Conflict(f"gap inside the batch before record {after.first_seq}",
-                                   next_seq=start, code="gap")
+            holes = _holes(new, start)
+            _check_declared_gaps(holes, gaps, run.gaps, start)
+            allow_gap = bool(holes)
             new_records = [r for r in records if r.seq >= start]
             self._check_blobs(new_records, start)
             if new:
@@ -232,6 +257,7 @@ class Storage:
                 self._link_blobs(run, new_records)
                 self._append(run, project, run_id, segment,
                              b"".join(body[f.offset:f.end] for f in new), allow_gap)
+                run.gaps.extend(holes)
             if new or (writer_alive is not None and run.view is not None):
                 self._reindex(project, run_id, run, writer_alive)
             return Committed(run.next_seq, run.segment, len(new_records),
@@ -286,6 +312,26 @@ class Storage:
                 if not self._blob(sha).exists():
                     raise Conflict(f"record {record.seq} names file {sha}, which has not been "
                                    f"uploaded", next_seq=next_seq, code="missing-blob")
+            self._check_arrow(record)
+
+    def _check_arrow(self, record: Record) -> None:
+        """A table's or chart's file is read by every viewer: it must be an Arrow IPC
+        file within SPEC.md §10's limits (uncompressed, bounded rows and values), checked
+        whole (offsets, UTF-8) once, here, before any record names it."""
+        from flightlog.format.arrowlimits import CHART_LIMITS, TABLE_LIMITS, read_ipc_file
+
+        limits = (TABLE_LIMITS if record.type == RecordType.TABLE
+                  else CHART_LIMITS if record.type == RecordType.CHART else None)
+        sha = record.body.get("sha256")
+        if limits is None or not isinstance(sha, str):
+            return
+        with open(self._blob(sha), "rb") as f:
+            try:
+                read_ipc_file(f, limits)
+            except FormatError as exc:
+                raise BadBatch(f"record {record.seq} ({record.type_name} "
+                               f"{record.body.get('key')!r}) names file {sha}: "
+                               f"{exc.message}") from None
 
     def _check_segment_start(self, run: StoredRun, segment: int, records: list[Record],
                              allow_gap: bool) -> None:
@@ -374,6 +420,28 @@ class Storage:
     def blob_path(self, sha: str) -> Path:
         return self._blob(_check_sha(sha))
 
+    def collect_partials(self) -> int:
+        """Delete uploads in progress untouched for ``partial_ttl`` seconds (a client
+        that resumes later starts again from byte 0: HEAD says so). Runs when the server
+        starts and, at most every ``partial_ttl / 8`` seconds, when an upload chunk
+        arrives. Returns how many were deleted."""
+        now = time.time()
+        self._last_sweep = now
+        removed = 0
+        for partial in self.partial_dir.iterdir():
+            lock = self.lock("blob", partial.name)
+            if not lock.acquire(blocking=False):
+                continue  # being appended to right now: not stale
+            try:
+                if now - partial.stat().st_mtime > self.partial_ttl:
+                    partial.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+            finally:
+                lock.release()
+        return removed
+
     def append_blob(self, sha: str, offset: int, chunks: Any, final: bool,
                     max_bytes: int) -> tuple[bool, int]:
         """Append a chunk of an upload at ``offset``; with ``final``, check the hash and
@@ -382,6 +450,8 @@ class Storage:
         import hashlib
 
         _check_sha(sha)
+        if time.time() - self._last_sweep > self.partial_ttl / 8:
+            self.collect_partials()
         with self.lock("blob", sha):
             complete, size = self.blob_state(sha)
             if complete:
@@ -414,6 +484,74 @@ class Storage:
             os.replace(partial, target)
             fsync_dir(target.parent)
             return True, size
+
+
+def _check_repeats(run_dir: Path, segment: int, repeated: list[Frame], next_seq: int) -> None:
+    """Frames a batch repeats below the mark must be, byte for byte, the ones committed.
+
+    The server stores each client segment verbatim under the same index, so a repeated
+    frame is found by its first sequence number in that one file. A frame that is not
+    there, or differs, means the copy is not this client's records (another client, or a
+    forged request, wrote them): 409 ``diverged``, so the real client fails loudly
+    instead of having its records skipped as "already committed". Repeats are rare (a
+    resend after a lost answer or a restart), so reading the segment then is cheap
+    enough; the common path never reads it.
+
+    Raises:
+        Conflict: a repeated frame that differs from the committed one.
+    """
+    path = segment_path(run_dir, segment)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    stored: dict[int, Frame] = {}
+    if len(data) >= FILE_HEADER_SIZE:
+        for frame in scan_frames(data, FILE_HEADER_SIZE, path=str(path),
+                                 on_corruption=lambda e: None).frames:
+            stored[frame.first_seq] = frame
+    for frame in repeated:
+        held = stored.get(frame.first_seq)
+        if held is None or (held.record_count, held.flags, held.payload) != (
+                frame.record_count, frame.flags, frame.payload):
+            raise Conflict(f"records {frame.first_seq}..{frame.last_seq} of segment {segment} "
+                           f"differ from the committed ones: the server's copy of this run "
+                           f"was written by someone else", next_seq=next_seq, code="diverged")
+
+
+def _holes(frames: list[Frame], start: int) -> list[tuple[int, int]]:
+    """The (first, last) sequence ranges that appending ``frames`` at ``start`` skips."""
+    holes, expected = [], start
+    for frame in frames:
+        if frame.first_seq > expected:
+            holes.append((expected, frame.first_seq - 1))
+        expected = max(expected, frame.last_seq + 1)
+    return holes
+
+
+def _check_declared_gaps(holes: list[tuple[int, int]], declared: Sequence[tuple[int, int]],
+                         known: list[tuple[int, int]], start: int) -> None:
+    """Every hole the batch leaves is declared, and every declared gap is a hole the batch
+    leaves (or, below the mark, one the copy already has: a client that resent a batch)."""
+    above = [g for g in declared if g[1] >= start]
+    for gap in declared:
+        if gap[0] > gap[1]:
+            raise BadBatch(f"declared gap {gap[0]}-{gap[1]} is not a FIRST-LAST range")
+        if gap[1] < start and gap not in known:
+            raise BadBatch(f"declared gap {gap[0]}-{gap[1]} lies below the committed mark "
+                           f"{start} and the run has no such gap")
+    if sorted(above) == holes:
+        return
+    undeclared = [h for h in holes if h not in above]
+    if undeclared:
+        first, last = undeclared[0]
+        raise Conflict(f"gap: the batch skips records {first}..{last} (the server has "
+                       f"records up to {start - 1}) without declaring them lost",
+                       next_seq=start, code="gap")
+    extra = next(g for g in above if g not in holes)
+    raise BadBatch(f"declared gap {extra[0]}-{extra[1]} is not a hole the batch leaves "
+                   f"above the committed mark {start}: a gap must be followed by the frames "
+                   f"that continue past it, in the same batch")
 
 
 def _check_sha(sha: str) -> str:
