@@ -12,12 +12,21 @@ time minus its ``t``; p50, p95, p99 and max are printed, overall and without the
 events), with PASS/MISS for p95 <= 1 s (overall). The figures include the writer's
 flush interval (0.1 s), the daemon, the server's commit and the poll's own period.
 
+With ``--faults`` (issue 9's scenario), while the writer logs: the daemon is SIGKILLed
+and restarted at ``--daemon-kill-at`` seconds (default 8), then the server at
+``--server-kill-at`` (default 16; same port, same data directory). The lag is then
+reported for the steps logged *outside* every window [kill - 1 s, restart + 2 s] (target
+p95 <= 1 s), and for each restart: the new child's time to ready (server: first
+``/healthz`` answer; daemon: its "shipping" line) and the catch-up time (from the restart
+until the server holds every step logged before it).
+
 Children get the loopback-only guard of ``bench/sync_throughput.py`` and are killed at
 the end, whatever happens.
 
 Run:
     python bench/sync_lag.py
     python bench/sync_lag.py --seconds 5 --interval 0.01
+    python bench/sync_lag.py --faults --seconds 24
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import statistics
 import sys
 import threading
@@ -35,9 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from _peers import forbid_network
 from log_latency import import_flightlog, print_grid, verdict
 from sync_throughput import (
+    Child,
     UsageTracker,
     clean_proxy_env,
     code_version,
@@ -47,11 +59,16 @@ from sync_throughput import (
     spawn,
     start_flightlog_server,
     wait_for_line,
+    wait_http_ok,
     with_tmp,
 )
 
 TARGET_P95_S = 1.0
 PROJECT = "lag"
+#: Steps logged in [kill - BEFORE, restart + AFTER] are left out of the faults' lag row.
+WINDOW_BEFORE_S = 1.0
+WINDOW_AFTER_S = 2.0
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -106,6 +123,78 @@ class Poller:
                 self.seen_at[i] = now
 
 
+@dataclass
+class Fault:
+    """A SIGKILL of child ``name`` ("syncd" or "server") ``at`` seconds after the writer
+    began, and its restart with the same arguments (times are ``time.time()``)."""
+
+    name: str
+    at: float
+    killed: float = math.nan
+    restarted: float = math.nan  # the new child spawned
+    ready_s: float = math.nan  # from the spawn to ready
+    delivered_s: float = math.nan  # from the spawn to the server holding the backlog
+    error: str = ""
+
+    def window(self) -> tuple[float, float]:
+        return self.killed - WINDOW_BEFORE_S, self.restarted + WINDOW_AFTER_S
+
+
+@dataclass
+class Faults:
+    """Kills and restarts ``children`` on schedule, from a thread of its own."""
+
+    faults: list[Fault]
+    children: dict[str, Child]
+    stack: contextlib.ExitStack
+    env: dict[str, str]
+    logs: Path
+    url: str
+    run_dir: Path
+    path: str  # project/run-id
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _delivered(self, records: int, timeout: float) -> bool:
+        """Wait until the server's high-water mark for the run reaches ``records``."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(trust_env=False, timeout=10.0) as http:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                    answer = http.get(f"{self.url}/api/v1/runs/{self.path}/sync")
+                    if answer.status_code == 200 and answer.json()["next_seq"] >= records:
+                        return True
+                time.sleep(0.01)  # polling the server, not synchronising
+        return False
+
+    def run(self, t_begin: float) -> None:
+        for n, fault in enumerate(self.faults, start=2):
+            if self.stop.wait(max(0.0, t_begin + fault.at - time.time())):
+                return
+            old = self.children[fault.name]
+            fault.killed = time.time()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(old.pid, signal.SIGKILL)
+            old.proc.wait()
+            from flightlog.format.reader import iter_records
+
+            backlog = len(iter_records(self.run_dir))  # what the server must catch up to
+            fault.restarted = time.time()
+            start = time.monotonic()
+            new = spawn(self.stack, f"{fault.name}-{n}", old.argv, self.env, self.logs)
+            self.children[fault.name] = new
+            try:
+                if fault.name == "server":
+                    wait_http_ok(new, f"{self.url}/healthz", READY_TIMEOUT_S)
+                else:
+                    wait_for_line(new, "flightlog syncd: shipping", READY_TIMEOUT_S)
+            except RuntimeError as exc:
+                fault.error = str(exc)
+                return
+            fault.ready_s = time.monotonic() - start
+            if self._delivered(backlog, READY_TIMEOUT_S):
+                fault.delivered_s = time.monotonic() - start
+
+
 def log_steps(run: Any, seconds: float, interval: float) -> list[float]:
     """Log ``{"i": i, "t": time.time()}`` every ``interval`` s into ``run`` (a
     ``flightlog.Run``), then finish it; the ``t`` of each step."""
@@ -150,10 +239,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="seconds to wait, after the writer finished, for the last step")
     p.add_argument("--keep", action="store_true",
                    help="keep the temp dir (children's logs, server data) and print its path")
+    p.add_argument("--faults", action="store_true",
+                   help="SIGKILL and restart the daemon, then the server, while logging")
+    p.add_argument("--daemon-kill-at", type=float, default=8.0,
+                   help="with --faults: seconds into the run of the daemon's SIGKILL")
+    p.add_argument("--server-kill-at", type=float, default=16.0,
+                   help="with --faults: seconds into the run of the server's SIGKILL")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.interval <= 0 or args.poll_interval <= 0:
         p.error("--seconds, --interval and --poll-interval must be > 0")
+    if args.faults and not (0 < args.daemon_kill_at < args.server_kill_at < args.seconds):
+        p.error("--faults needs 0 < --daemon-kill-at < --server-kill-at < --seconds")
     return args
+
+
+def outside(t: float, faults: Sequence[Fault]) -> bool:
+    return not any(lo <= t <= hi for lo, hi in (f.window() for f in faults))
+
+
+def report_faults(faults: Sequence[Fault], times: Sequence[float],
+                  seen_at: dict[int, float]) -> list[str]:
+    """A line per fault: the restarted child's time to ready, and the catch-up: from the
+    restart until the server held every step logged before it."""
+    lines = []
+    for fault in faults:
+        if fault.error or math.isnan(fault.restarted):
+            lines.append(f"{fault.name}: not restarted: {fault.error or 'run too short'}")
+            continue
+        before = [i for i, t in enumerate(times) if t < fault.restarted]
+        last = before[-1] if before else None
+        caught = (seen_at[last] - fault.restarted) if last in seen_at else math.nan
+        lines.append(f"{fault.name} SIGKILLed at {fault.killed - times[0]:.1f} s, restarted "
+                     f"{fault.restarted - fault.killed:.2f} s later: ready after "
+                     f"{fault.ready_s:.2f} s; the backlog committed on the server after "
+                     f"{fault.delivered_s:.2f} s ({fault.delivered_s - fault.ready_s:.2f} s "
+                     f"after ready), visible through Api after {caught:.2f} s")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"writer: one step every {args.interval * 1000:g} ms for {args.seconds:g} s; "
               f"poller every {args.poll_interval * 1000:g} ms; {os.cpu_count()} cpus; "
               f"code {code_version()}")
+        faults = ([Fault("syncd", args.daemon_kill_at), Fault("server", args.server_kill_at)]
+                  if args.faults else [])
         with contextlib.ExitStack() as stack:
             url, server = start_flightlog_server(stack, tmp / "server-data", env, logs)
             syncd_argv = [*flightlog_command(), "syncd", str(root), "--server", url,
@@ -184,17 +307,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             poller = Poller(url, path, args.poll_interval)
             thread = threading.Thread(target=poller.run, name="poller", daemon=True)
             thread.start()
+            children = {"server": server, "syncd": syncd}
+            killer = Faults(faults, children, stack, env, logs, url, Path(run.dir), path)
             t_begin = time.time()
+            killing = threading.Thread(target=killer.run, args=(t_begin,), name="faults",
+                                       daemon=True)
+            killing.start()
             try:
                 times = log_steps(run, args.seconds, args.interval)
                 t_end = time.time()
                 poller.expected = len(times)
+                killing.join(READY_TIMEOUT_S)
                 thread.join(args.timeout)
             finally:
+                killer.stop.set()
                 poller.stop.set()
+                killing.join(10.0)
                 thread.join(10.0)
             after = {k: t.sample() for k, t in trackers.items()}
-            for name, child in (("server", server), ("syncd", syncd)):
+            for name, child in children.items():
                 if not child.alive():
                     print(f"WARNING: {name} died: {child.tail()}")
 
@@ -212,19 +343,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in poller.errors[:3]:
             print(f"  poll error: {error}")
         print(f"step 0 first visible {first:.3f} s after it was logged (run discovery)\n")
-        print_grid(("lag, ms", "steps", "min", "p50", "p95", "p99", "max"),
-                   [lag_row("all steps", lags),
-                    lag_row(f"after the first {args.warmup:g} s", steady)])
+        rows = [lag_row("all steps", lags),
+                lag_row(f"after the first {args.warmup:g} s", steady)]
+        if faults:
+            kept = [poller.seen_at[i] - t for i, t in enumerate(times)
+                    if i in poller.seen_at and outside(t, faults)]
+            rows.append(lag_row(f"outside [kill - {WINDOW_BEFORE_S:g} s, restart + "
+                                f"{WINDOW_AFTER_S:g} s]", kept))
+        print_grid(("lag, ms", "steps", "min", "p50", "p95", "p99", "max"), rows)
         wall = t_end - t_begin
-        for name, tracker in trackers.items():
-            cpu = after[name].cpu_s - before[name]
-            print(f"{name}: {cpu:.2f} CPU s over {wall:.1f} s ({100 * cpu / wall:.0f}% of one "
-                  f"cpu), peak RSS {mib(max(tracker.max_rss, after[name].peak_rss))}")
-        p95 = quantile(sorted(lags), 0.95)
+        if faults:
+            print()
+            for line in report_faults(faults, times, poller.seen_at):
+                print(line)
+        else:  # a restarted child is a new process: its CPU would not add up
+            for name, tracker in trackers.items():
+                cpu = after[name].cpu_s - before[name]
+                print(f"{name}: {cpu:.2f} CPU s over {wall:.1f} s ({100 * cpu / wall:.0f}% of "
+                      f"one cpu), peak RSS {mib(max(tracker.max_rss, after[name].peak_rss))}")
+        measured = kept if faults else lags
+        p95 = quantile(sorted(measured), 0.95)
         ok = missing == 0 and p95 <= TARGET_P95_S
         print("\ntargets:")
         print(f"  {verdict(p95 <= TARGET_P95_S)}  p95 lag {p95 * 1000:,.0f} ms <= "
-              f"{TARGET_P95_S * 1000:,.0f} ms")
+              f"{TARGET_P95_S * 1000:,.0f} ms" + (" (outside the fault windows)" if faults
+                                                  else ""))
         print(f"  {verdict(missing == 0)}  every step reached the server ({missing} missing)")
         return 0 if ok else 1
 

@@ -1,4 +1,4 @@
-"""The sync loop: find runs under the roots, ship each, retry with backoff.
+"""The sync loop: find runs under the roots, ship each, retry (policy: retry.py).
 
 ``sync_once`` (``flightlog sync``) ships what is there and returns per-run outcomes;
 ``follow`` (``flightlog syncd``) keeps going as runs grow until told to stop. Both use
@@ -15,13 +15,17 @@ from pathlib import Path
 
 from flightlog.format.rundir import find_run_dirs, is_run_dir
 
-from flightlog.errors import SyncError
+from flightlog.errors import ServerRejected, SyncError
 
 from .client import SyncClient
 from .positions import PositionStore
-from .retry import Backoff, describe, is_retryable
+from .retry import Backoff, Reachability, describe, is_retryable, is_unreachable
 from .shipper import LocalReadError, RunShipper, run_identity
 from .watch import Watcher, needs_polling
+
+#: Seconds between discoveries prompted by events while a run directory has no readable
+#: identity yet (a bound on rescans when such a directory stays unreadable).
+_IDENTIFY_INTERVAL = 0.1
 
 
 @dataclass
@@ -50,18 +54,25 @@ class Syncer:
         self.rescan_interval = rescan_interval
         self.log = log or (lambda line: None)
         self.slots: dict[str, RunSlot] = {}
+        self.reach = Reachability()  # the server's, shared by every run
+        self._probe_turn = 0
         self._identities: dict[Path, tuple[str, str]] = {}
+        # A run directory seen before its first records were written: the writer's next
+        # write (an event) prompts another discovery, not the next periodic rescan.
+        self._unidentified = False
         self.wake = threading.Event()
         self.stop_event = threading.Event()
 
     def discover(self) -> None:
+        self._unidentified = False
         for root in self.roots:
             for run_dir in find_run_dirs(root):
                 identity = self._identities.get(run_dir) or run_identity(run_dir)
                 if identity is not None:
                     self._identities[run_dir] = identity  # a run's identity never changes
                 if identity is None:
-                    continue  # not written yet: next rescan
+                    self._unidentified = True
+                    continue  # not written yet: at the next event or rescan
                 project, run_id = identity
                 slot = self.slots.get(run_id)
                 if slot is None:
@@ -74,17 +85,34 @@ class Syncer:
     def ship_round(self, deadline: float | None = None) -> bool:
         """Ship every run that is due, until ``deadline`` (monotonic) or a stop: with a
         server that never answers each run costs a timeout, and there may be hundreds.
-        True when anything moved."""
+        While the server is unreachable the round stops at the first unanswered request
+        (the probe), and each round starts at the next run, so that one run's failure
+        does not hold the others back. True when anything moved."""
         moved = False
-        for slot in self.slots.values():
+        slots = list(self.slots.values())
+        if self.reach.down and slots:
+            if not self.reach.ready():
+                return False
+            turn = self._probe_turn % len(slots)
+            self._probe_turn += 1
+            slots = slots[turn:] + slots[:turn]
+        for slot in slots:
             if self.stop_event.is_set() or (deadline is not None
                                             and time.monotonic() >= deadline):
                 break
+            if not self.reach.ready():
+                break  # the probe went unanswered: the others wait for the next one
             if slot.set_aside or not slot.backoff.ready():
                 continue
             delivered = slot.shipper.delivered
+            had_error = bool(slot.error)
             try:
-                moved |= slot.shipper.ship()
+                progressed = slot.shipper.ship()
+                moved |= progressed
+                if progressed or had_error:
+                    # The server answered (a run after an error asks it again first);
+                    # an idle run may have sent nothing, which says nothing.
+                    self.reach.answered()
                 slot.backoff.succeeded()
                 if slot.error:
                     self.log(f"{self._name(slot)}: shipping again")
@@ -95,12 +123,23 @@ class Syncer:
                     slot.backoff.succeeded()
                     moved = True
                 self._failed(slot, exc)
+        if self.reach.down and self.reach.ready():
+            # No run was due to ask (each idle or in its own backoff): look again one
+            # probe delay later, not in a busy loop.
+            self.reach.failed()
         return moved
 
     def _failed(self, slot: RunSlot, exc: SyncError) -> None:
         first = not slot.error
         slot.error = describe(exc)
-        if (is_retryable(exc) or isinstance(exc, LocalReadError)
+        if isinstance(exc, ServerRejected):
+            self.reach.answered()
+        if is_unreachable(exc):
+            delay = self.reach.failed()
+            if first:
+                self.log(f"{self._name(slot)}: {slot.error} (the server does not answer: "
+                         f"asking again every {self.reach.cap:g} s or sooner)")
+        elif (is_retryable(exc) or isinstance(exc, LocalReadError)
                 or getattr(exc, "status_code", 0) == 409):
             delay = slot.backoff.failed()
             if first:
@@ -128,9 +167,7 @@ class Syncer:
             self.ship_round(deadline)
             if self.caught_up() or time.monotonic() >= deadline:
                 return self.slots
-            waits = [s.backoff.not_before - time.monotonic() for s in self.slots.values()
-                     if not s.set_aside and s.error]
-            self.stop_event.wait(min(max(0.01, min(waits, default=0.05)),
+            self.stop_event.wait(min(self._retry_wait(default=0.05),
                                      max(0.0, deadline - time.monotonic())))
 
     def follow(self, poll: float | None = None) -> None:
@@ -149,7 +186,9 @@ class Syncer:
         try:
             while not self.stop_event.is_set():
                 now = time.monotonic()
-                appeared = watcher is not None and watcher.new_paths.is_set()
+                appeared = watcher is not None and (
+                    watcher.new_paths.is_set()
+                    or (self._unidentified and now - last_scan >= _IDENTIFY_INTERVAL))
                 if appeared or now - last_scan >= interval:
                     if watcher is not None:
                         watcher.new_paths.clear()
@@ -163,9 +202,18 @@ class Syncer:
                 watcher.stop()
 
     def _next_wait(self, until_scan: float) -> float:
-        waits = [s.backoff.not_before - time.monotonic() for s in self.slots.values()
+        return max(0.01, min(until_scan, self._retry_wait(default=until_scan)))
+
+    def _retry_wait(self, default: float) -> float:
+        """Seconds until a failed run is due again (at least 0.01): the next probe while
+        the server is unreachable, else the nearest run's backoff; ``default`` when
+        nothing waits."""
+        now = time.monotonic()
+        if self.reach.down:
+            return max(0.01, self.reach.not_before - now)
+        waits = [s.backoff.not_before - now for s in self.slots.values()
                  if not s.set_aside and s.error]
-        return max(0.01, min([until_scan, *waits]))
+        return max(0.01, min(waits, default=default))
 
     def stop(self) -> None:
         self.stop_event.set()

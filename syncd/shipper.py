@@ -9,7 +9,14 @@ one repeated batch, which the server skips.
 Frames are read once, in sequence order, into a backlog; a resync keeps the backlog when
 the server's mark lies within what was read, and reads the run again from its start when
 the mark is below it (the server lost records). Sequence numbers the local log skips
-(records lost to corruption) are kept in ``self.lost``: they are the only gaps sent.
+(records lost to corruption) are kept in ``self.lost``: they are the only gaps sent, each
+declared exactly with the batch that skips it.
+
+The server is not believed blindly (another client, or a forged request, may have written
+to the run): its mark may never exceed the records the local log holds, every gap it
+holds must be one the local log has, and after each batch its answer must be exactly one
+past the batch's last record. Otherwise the run has diverged: :class:`RunDiverged`, and
+nothing local moves.
 """
 
 from __future__ import annotations
@@ -23,9 +30,15 @@ from flightlog.format.records import RecordType, attached_blobs
 from flightlog.format.rundir import blob_path, writer_alive
 from flightlog.format.segment import SegmentTail, list_segments
 
-from flightlog.errors import FormatError, SyncError
+from flightlog.errors import (
+    FormatError,
+    RunDiverged,
+    ServerProtocolError,
+    ServerRejected,
+    SyncError,
+)
 
-from .client import SyncClient
+from .client import ServerMark, SyncClient
 from .positions import Position, PositionStore
 
 #: Largest batch of frames in one request.
@@ -53,6 +66,7 @@ class RunShipper:
         self.position = positions.load(run_id) or Position(run_id, project)
         self.position.project, self.position.path = project, str(run_dir)
         self.acked: int | None = None  # unknown until the server says
+        self.server_gaps: tuple[tuple[int, int], ...] = ()  # as the server last said
         self._backlog: list[Pending] = []
         self._tails: dict[int, SegmentTail] = {}
         self._sent_writer_alive: bool | None = None
@@ -60,6 +74,10 @@ class RunShipper:
         self.corruption: list[FormatError] = []
         self.lost: list[tuple[int, int]] = []  # (first, last) seq ranges the log skips
         self.delivered = 0  # batches and files the server took: progress, for the backoff
+        # The highest mark this shipper's own batches earned; a server mark above it (and
+        # above the saved position) was written by someone else and is checked first.
+        self._earned = self.position.acked_seq
+        self._check_mark = False
 
     # ------------------------------------------------------------ reading
 
@@ -117,11 +135,13 @@ class RunShipper:
     def resync(self) -> None:
         """Ask the server where it stands. Frames read are kept when its mark is within
         them; below them, the run is read again from its start."""
-        self.acked = self.client.position(self.project, self.run_id)
+        mark: ServerMark = self.client.position(self.project, self.run_id)
+        self.acked, self.server_gaps = mark.next_seq, mark.gaps
+        self._check_mark = self.acked > max(self._earned, self.position.acked_seq)
         read_from = self._backlog[0].frames[0].first_seq if self._backlog else self._next_read
         if self.acked < read_from:
             self._reset_reading()
-        self.position.acked_seq = self.acked
+        # self.position moves only at the end of a round that checked this answer.
 
     def ship(self) -> bool:
         """Send everything complete that the server lacks. True when something was sent
@@ -147,8 +167,10 @@ class RunShipper:
         # read below, so "gone" is never sent ahead of the run's last records.
         alive = writer_alive(self.dir)
         self._backlog.extend(self._read_new_frames())
+        self._check_server_mark()
+        if self._check_mark:
+            self._prove_mark(alive)
         progressed = False
-        gap_ok = bool(self.lost)
         while self._backlog:
             pending = self._backlog[0]
             batch, rest = _take_batch(pending.frames, self.acked)
@@ -159,13 +181,24 @@ class RunShipper:
             data = b"".join(encode_frame(f.payload, first_seq=f.first_seq,
                                          record_count=f.record_count, flags=f.flags)
                             for f in batch)
-            # A gap is allowed only when the local reader lost records to corruption.
-            self.acked = self.client.send_frames(
-                self.project, self.run_id, pending.segment, data,
-                allow_gap=gap_ok, writer_alive=alive)
+            # A gap is declared only where the local reader lost records to corruption.
+            sent_end = batch[-1].last_seq + 1
+            try:
+                answered = self.client.send_frames(
+                    self.project, self.run_id, pending.segment, data,
+                    gaps=_holes(batch, self.acked), writer_alive=alive)
+            except ServerRejected as exc:
+                if exc.code != "diverged":
+                    raise
+                # The server holds other bytes for records this batch repeats.
+                raise self._diverged(exc.message, exc.next_seq or 0) from None
             self._sent_writer_alive = alive
             self.delivered += 1
             progressed = True
+            if answered != sent_end:
+                self._unexpected_answer(answered, self.acked, sent_end)
+                continue  # resynced: the backlog is taken again from the server's mark
+            self.acked = self._earned = answered
             pending.frames = rest
             if not rest:
                 self._backlog.pop(0)
@@ -179,6 +212,82 @@ class RunShipper:
         if progressed:
             self.positions.save(self.position)
         return progressed
+
+    def _diverged(self, why: str, server_seq: int) -> RunDiverged:
+        return RunDiverged(
+            f"run {self.project}/{self.run_id} diverged: {why}; the server's copy is not "
+            f"this run's records (another client or a forged request wrote to it, or the "
+            f"local log was replaced). Nothing was shipped past it",
+            url=f"{getattr(self.client, 'url', 'server')}/api/v1/runs/{self.project}/"
+                f"{self.run_id}", server_seq=server_seq, local_seq=self._next_read,
+            path=str(self.dir))
+
+    def _check_server_mark(self) -> None:
+        """The server's mark and gaps against the local log, read up to now: a mark
+        above what the log holds, or a gap the log does not have, is a divergence."""
+        assert self.acked is not None
+        if self.acked > self._next_read:
+            raise self._diverged(f"the server claims {self.acked} records committed, the "
+                                 f"local log holds {self._next_read}", self.acked)
+        for first, last in self.server_gaps:
+            if not any(a <= first and last <= b for a, b in self.lost):
+                raise self._diverged(
+                    f"the server holds a gap of records {first}..{last} that the local log "
+                    f"has (its lost records: {self.lost[:5] or 'none'})", self.acked)
+
+    def _prove_mark(self, alive: bool) -> None:
+        """A mark this client did not earn (a fresh state directory, a second shipper,
+        or records forged ahead of it) is believed only once the server's last frame
+        below it is this log's own: the frame is sent again, and the server, which
+        compares repeated frames byte for byte, answers 409 ``diverged`` if its copy
+        differs. Without this, forged records ahead of the client would be skipped as
+        "already committed"."""
+        assert self.acked is not None
+        self._check_mark = False
+        for pending in self._backlog:
+            for frame in pending.frames:
+                if frame.last_seq == self.acked - 1:
+                    data = encode_frame(frame.payload, first_seq=frame.first_seq,
+                                        record_count=frame.record_count, flags=frame.flags)
+                    try:
+                        answered = self.client.send_frames(
+                            self.project, self.run_id, pending.segment, data, gaps=(),
+                            writer_alive=alive)
+                    except ServerRejected as exc:
+                        if exc.code != "diverged":
+                            raise
+                        raise self._diverged(exc.message, exc.next_seq or 0) from None
+                    if answered != self.acked:
+                        self._unexpected_answer(answered, self.acked, self.acked)
+                    self._earned = max(self._earned, self.acked)
+                    return
+                if frame.first_seq < self.acked <= frame.last_seq:
+                    raise self._diverged(f"the server's mark {self.acked} falls inside the "
+                                         f"local frame of records {frame.first_seq}.."
+                                         f"{frame.last_seq}", self.acked)
+        # The record below the mark is in a range the local log lost, or was shipped
+        # and dropped from the backlog by this process (then it earned it): nothing to
+        # compare.
+
+    def _unexpected_answer(self, answered: int, acked: int, sent_end: int) -> None:
+        """The server answered a mark other than one past the batch sent."""
+        if answered > self._next_read:
+            raise self._diverged(f"the server answered {answered} records committed after "
+                                 f"records {acked}..{sent_end - 1}, the local log holds "
+                                 f"{self._next_read}", answered)
+        if answered < sent_end:
+            raise ServerProtocolError(
+                f"run {self.project}/{self.run_id}: the server took records {acked}.."
+                f"{sent_end - 1} but answered next_seq {answered}, not {sent_end}",
+                url=f"POST /api/v1/runs/{self.project}/{self.run_id}/frames",
+                path=str(self.dir))
+        # Ahead of the batch but within the local log: another shipper of this same run
+        # directory got there first. Believed only after asking again and checking gaps.
+        self.resync()
+        # Read on (from the start, if the mark fell below what was read): the other
+        # shipper may have read further than this one.
+        self._backlog.extend(self._read_new_frames())
+        self._check_server_mark()
 
     def _upload_blobs(self, frames: list[Frame]) -> None:
         for frame in frames:
@@ -198,13 +307,28 @@ class RunShipper:
             raise SyncError(f"attached file {body.get('name') or body.get('key')!r} "
                             f"({sha}) is missing from {self.dir}: the run cannot be shipped "
                             f"past record {self.acked}")
-        self.client.upload_blob(sha, path)
+        try:
+            self.client.upload_blob(sha, path)
+        except ServerProtocolError as exc:
+            raise ServerProtocolError(f"attached file {body.get('name') or body.get('key')!r}"
+                                      f": {exc.reason}", url=exc.url) from exc
         self.delivered += 1
 
     @property
     def caught_up(self) -> bool:
         """Everything complete locally is acknowledged."""
         return self.acked is not None and not self._backlog
+
+
+def _holes(batch: list[Frame], acked: int) -> list[tuple[int, int]]:
+    """The (first, last) sequence ranges that committing ``batch`` on top of ``acked``
+    skips: exactly what the batch declares as gaps (the server refuses any other)."""
+    holes, expected = [], acked
+    for frame in batch:
+        if frame.first_seq > expected:
+            holes.append((expected, frame.first_seq - 1))
+        expected = max(expected, frame.last_seq + 1)
+    return holes
 
 
 def _take_batch(frames: list[Frame], acked: int) -> tuple[list[Frame], list[Frame]]:

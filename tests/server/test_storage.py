@@ -67,8 +67,25 @@ def test_a_gap_is_refused_with_the_committed_mark(tmp_path: Path) -> None:
     with pytest.raises(Conflict) as caught:
         storage.commit("p", "r1", index, b"".join(frames[3:]))
     assert caught.value.code == "gap" and caught.value.next_seq == first
-    # allow_gap (the client lost records to corruption) takes it.
-    assert storage.commit("p", "r1", index, b"".join(frames[2:]), allow_gap=True).accepted
+    seqs = [(f.first_seq, f.last_seq) for f in SegmentTail(list_segments(client.dir)[0][1]).poll()]
+    lost = (first, seqs[2][1])
+    # A declared gap must be exactly the hole the batch leaves, with frames past it.
+    with pytest.raises(Conflict):  # declares less than it skips
+        storage.commit("p", "r1", index, b"".join(frames[4:]), gaps=[lost])
+    with pytest.raises(BadBatch):  # not a (first, last) range
+        storage.commit("p", "r1", index, b"".join(frames[3:]), gaps=[(lost[1], first - 1)])
+    with pytest.raises(BadBatch):  # declares a hole the batch does not leave
+        storage.commit("p", "r1", index, b"".join(frames[2:]), gaps=[lost])
+    with pytest.raises(BadBatch):  # a gap alone, no frames continuing past it
+        storage.commit("p", "r1", index, b"".join(frames[:2]), gaps=[lost])
+    assert storage.load("p", "r1").next_seq == first and storage.load("p", "r1").gaps == []
+    # Declared exactly (the client lost those records to corruption): taken, and visible.
+    with pytest.warns(flightlog.FlightlogWarning, match="sequence gap"):
+        assert storage.commit("p", "r1", index, b"".join(frames[3:]), gaps=[lost]).accepted
+    assert storage.load("p", "r1").gaps == [lost]
+    with pytest.warns(flightlog.FlightlogWarning, match="sequence gap"):
+        reloaded = Storage(tmp_path / "server").load("p", "r1")  # derived from the copy
+    assert reloaded.gaps == [lost]
 
 
 def test_the_server_copy_is_byte_identical_to_the_client_segments(tmp_path: Path) -> None:

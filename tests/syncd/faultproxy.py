@@ -30,6 +30,7 @@ import json
 import random
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -195,6 +196,7 @@ class FaultProxy:
     script: list[str] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # action, method, target
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each event
 
     def __post_init__(self) -> None:
         unknown = (set(self.weights) | set(self.script)) - set(ACTIONS)
@@ -267,6 +269,7 @@ class FaultProxy:
                 action = self.script.pop(0)
             self.stats[action] += 1
             self.events.append((action, request.method, request.target))
+            self.times.append(time.monotonic())
             return action
 
     def _serve(self, conn: socket.socket) -> None:

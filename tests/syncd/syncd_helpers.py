@@ -6,7 +6,8 @@ is on sys.path under pytest's default import mode).
 - ``Proc``: a subprocess whose stdout and stderr lines are collected by threads.
 - ``flightlog_cmd`` / ``run_cli``: the ``flightlog`` console script, as a subprocess.
 - ``Server``: a ``flightlog server`` subprocess on a free port, ready once ``/healthz``
-  answers; killed and started again on the same port and data directory.
+  answers (``waiting.wait_ready``: up to 120 s, failing at once with its output if it
+  exits); killed and started again on the same port and data directory.
 - ``make_run``: a finished run written in this process (counter column ``i`` = 0..n-1).
 - ``assert_exact`` / ``verify_server``: the server's copy of a run equals the client's,
   and ``flightlog verify`` finds the server's data intact.
@@ -176,40 +177,42 @@ class Server:
     """A ``flightlog server`` subprocess; ``kill`` + ``start`` restarts it on the same
     port and data directory."""
 
-    def __init__(self, data: Path, procs: list[Proc], token: str | None = None) -> None:
+    def __init__(self, data: Path, procs: list[Proc], token: str | None = None, *,
+                 env: dict[str, str] | None = None) -> None:
         self.data = data
         self.token = token
+        self.env = env or {}  # FLIGHTLOG_* settings of the server process
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._procs = procs
         self.proc: Proc | None = None
 
-    def start(self, timeout: float = 20.0) -> Server:
+    def start(self, timeout: float = waiting.READY_TIMEOUT) -> Server:
         args = [*flightlog_cmd(), "server", "--data", str(self.data), "--host", "127.0.0.1",
                 "--port", str(self.port)]
         if self.token:
             args += ["--token", self.token]
-        self.proc = Proc(args, env=child_env())
+        self.proc = Proc(args, env=child_env(**self.env))
         self._procs.append(self.proc)
         self._wait_healthy(timeout)
         return self
 
+    def healthy(self) -> bool:
+        """``/healthz`` answers 200 (a slow answer on a loaded machine is not a failure)."""
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=10.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
     def _wait_healthy(self, timeout: float) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if not self.proc.alive():
-                pytest.fail(f"the server exited:\n{self.proc.text()}")
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                pytest.fail(f"the server did not answer /healthz within {timeout} s:\n"
-                            f"{self.proc.text()}")
-            time.sleep(0.02)
+        proc = self.proc
+        assert proc is not None
+        try:
+            waiting.wait_ready(self.healthy, proc.alive, f"flightlog server on {self.url}",
+                               proc.text, timeout)
+        except BaseException:
+            proc.kill()
+            raise
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -288,3 +291,37 @@ def assert_exact(data: Path, client_dir: Path, n: int, *, project: str = "p",
     if check:
         result = verify(copy)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- posting by hand
+
+
+def segment_frames(run_dir: Path) -> list[list[bytes]]:
+    """Each segment's frames of a run directory, as the bytes the daemon sends."""
+    from flightlog.format._framing import encode_frame
+    from flightlog.format.segment import SegmentTail, list_segments
+
+    return [[encode_frame(f.payload, first_seq=f.first_seq, record_count=f.record_count,
+                          flags=f.flags) for f in SegmentTail(path).poll()]
+            for _, path in list_segments(run_dir)]
+
+
+def post_run(http: httpx.Client, run_dir: Path, project: str = "p") -> httpx.Response:
+    """Upload every attached file of ``run_dir``, then post each segment's frames as one
+    batch, as the daemon would; the answer to the first batch refused, else the last."""
+    files = run_dir / "files" / "sha256"
+    binary = {"Content-Type": "application/octet-stream"}
+    for path in sorted(p for p in files.rglob("*") if p.is_file()):
+        sha = path.parent.name + path.name
+        answer = http.patch(f"/api/v1/blobs/{sha}", params={"offset": 0, "final": "true"},
+                            content=path.read_bytes(), headers=binary)
+        assert answer.status_code == 200, answer.text
+    response = None
+    for index, frames in enumerate(segment_frames(run_dir)):
+        response = http.post(f"/api/v1/runs/{project}/{run_dir.name}/frames",
+                             params={"segment": index}, content=b"".join(frames),
+                             headers=binary)
+        if response.status_code != 200:
+            break
+    assert response is not None
+    return response

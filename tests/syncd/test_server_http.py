@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from flightlog.format._framing import encode_frame
-from flightlog.format.segment import SegmentTail, list_segments
 from syncd_helpers import (
     Proc,
     Server,
@@ -21,6 +20,7 @@ from syncd_helpers import (
     make_run,
     records,
     run_cli,
+    segment_frames,
     server_run_dir,
     wait_until,
 )
@@ -30,11 +30,7 @@ import flightlog
 FRAMES = "/api/v1/runs/p/r/frames"
 
 
-def _segments(run_dir: Path) -> list[list[bytes]]:
-    """Each segment's frames, as the bytes the daemon sends."""
-    return [[encode_frame(f.payload, first_seq=f.first_seq, record_count=f.record_count,
-                          flags=f.flags) for f in SegmentTail(path).poll()]
-            for _, path in list_segments(run_dir)]
+_segments = segment_frames
 
 
 def _renumbered(frame: bytes, first_seq: int) -> bytes:
@@ -56,7 +52,9 @@ def _nothing_stored(server: Server, http: httpx.Client) -> None:
 
 @pytest.fixture
 def http(server: Server) -> Any:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    # Bodies as the daemon sends them (POST .../frames takes no other type: 415).
+    with httpx.Client(base_url=server.url, timeout=30,
+                      headers={"Content-Type": "application/octet-stream"}) as client:
         yield client
 
 
@@ -229,7 +227,9 @@ def test_queries_of_a_run_while_it_is_committed(
         stream.wait_line("done", timeout=60)
         assert stream.wait() == 0
         total = len(records(root / "p" / "busy"))
-        wait_until(lambda: server.next_seq("p", "busy") == total, timeout=60,
+        # Three readers rebuilding the history take turns with every commit: on a busy
+        # 2-core machine (load average 12) shipping the 20,000 steps took 60-120 s.
+        wait_until(lambda: server.next_seq("p", "busy") == total, timeout=300,
                    what="the busy run shipped")
     finally:
         stop.set()
