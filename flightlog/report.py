@@ -12,17 +12,19 @@ iframes). Such a page opens from disk with no network at all.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import html
 import json
 import os
 from collections.abc import Iterable, Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidValue, MissingExtra
+from .errors import InvalidValue
+from .format.chart_safety import safe_spec
 from .format.jsonable import jsonable
+from .vega_bundle import vega_bundle
 
 __all__ = ["build_data", "page_html", "report_html", "write_report"]
 
@@ -47,24 +49,6 @@ def static_text(name: str) -> str:
     return (static_dir() / name).read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=1)
-def vega_bundle() -> str:
-    """vega, vega-lite and vega-embed as one script (computed once per process: ~1 s).
-
-    Raises:
-        MissingExtra: vl-convert-python is not installed.
-    """
-    try:
-        import vl_convert
-    except ImportError as exc:
-        raise MissingExtra("drawing charts needs vl-convert-python: pip install "
-                           "'flightlog[report]' (or 'flightlog[server]')") from exc
-    # Called without a snippet: the default one sets window.vegaEmbed/vega/vegaLite (the
-    # package's type stub wrongly makes the snippet required).
-    make_bundle: Any = vl_convert.javascript_bundle
-    return str(make_bundle())
-
-
 def plotly_js_path() -> Path | None:
     """plotly.min.js of the installed plotly package, if there is one."""
     try:
@@ -78,14 +62,72 @@ def plotly_js_path() -> Path | None:
 def static_version() -> str:
     """A short hash of the renderer's files (cache-busting query of the server's URLs)."""
     digest = hashlib.sha256()
-    for name in ("flightlog.js", "flightlog.css"):
+    for name in ("flightlog.js", "experiment.js", "flightlog.css"):
         digest.update((static_dir() / name).read_bytes())
     return digest.hexdigest()[:12]
 
 
-def _script(text: str) -> str:
+def _script_text(text: str) -> str:
     # "</script" would end the element early; "<\/" means the same inside JS strings.
-    return "<script>" + text.replace("</script", "<\\/script") + "</script>"
+    # Newlines as the HTML parser hands them to the script (its CSP hash is of that).
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("</script", "<\\/script")
+
+
+def inline_csp(scripts: Sequence[str]) -> str:
+    """The offline report's Content-Security-Policy (a <meta>: the page is a file):
+    only its own inline scripts run (by hash: no eval, no injected script), nothing is
+    fetched or sent anywhere (connect-src 'none'; images, fonts and media only as
+    data:/blob: URIs), no form is submitted. HTML media frames (srcdoc) inherit it:
+    their inline scripts are hashed in too (``scripts``), external ones are refused."""
+    texts = dict.fromkeys(t.replace("\r\n", "\n").replace("\r", "\n") for t in scripts)
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(t.encode("utf-8")).digest()).decode()
+        + "'" for t in texts)
+    return ("default-src 'none'; script-src " + hashes + "; style-src 'unsafe-inline'; "
+            "img-src data: blob:; font-src data:; media-src data: blob:; "
+            "connect-src 'none'; frame-src data: blob:; form-action 'none'; "
+            "base-uri 'none'")
+
+
+class _InlineScripts(HTMLParser):
+    """The text of each inline <script> element of an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.found: list[str] = []
+        self._inside: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script" and not any(name == "src" for name, _ in attrs):
+            self._inside = []
+
+    def handle_data(self, data: str) -> None:
+        if self._inside is not None:
+            self._inside.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._inside is not None:
+            self.found.append("".join(self._inside))
+            self._inside = None
+
+
+def _html_media_scripts(data: dict[str, Any]) -> list[str]:
+    """The inline scripts of the report's HTML media (logged pages and table cells)."""
+    found: list[str] = []
+    for run in data["runs"].values():
+        pages = {item["sha256"] for items in run.get("media", {}).values()
+                 for item in items if item.get("kind") == "html"}
+        pages |= {cell["sha256"] for rows in run.get("tables", {}).values()
+                  for cell in _media_cells(rows) if cell.get("kind") == "html"}
+        for sha in pages:
+            uri = run.get("blobs", {}).get(sha)
+            if not uri:
+                continue
+            parser = _InlineScripts()
+            parser.feed(base64.b64decode(uri.partition(",")[2]).decode("utf-8", "replace"))
+            found.extend(parser.found)
+    return found
 
 
 def _json_for_html(value: Any) -> str:
@@ -109,17 +151,24 @@ def page_html(boot: dict[str, Any], *, title: str, data: dict[str, Any] | None =
         item.get("kind") == "plotly" for run in data["runs"].values()
         for items in run.get("media", {}).values() for item in items)
     if inline:
-        parts.append("<style>" + static_text("flightlog.css") + "</style>")
-        parts.append(_script(vega_bundle()))
+        scripts = [vega_bundle()]
         plotly_js = plotly_js_path() if needs_plotly else None
         if plotly_js is not None:
-            parts.append(_script(plotly_js.read_text(encoding="utf-8")))
-        parts.append(_script(static_text("flightlog.js")))
+            scripts.append(plotly_js.read_text(encoding="utf-8"))
+        scripts.append(static_text("flightlog.js"))
+        scripts.append(static_text("experiment.js"))  # the experiment charts
+        scripts = [_script_text(text) for text in scripts]
+        media_scripts = _html_media_scripts(data) if data is not None else []
+        parts.append('<meta http-equiv="Content-Security-Policy" content="'
+                     + html.escape(inline_csp(scripts + media_scripts), quote=False) + '">')
+        parts.append("<style>" + static_text("flightlog.css") + "</style>")
+        parts.extend(f"<script>{text}</script>" for text in scripts)
     else:
         version = static_version()
         parts.append(f'<link rel="stylesheet" href="/static/flightlog.css?v={version}">')
         parts.append('<script src="/static/vega-bundle.js"></script>')
         parts.append(f'<script src="/static/flightlog.js?v={version}"></script>')
+        parts.append(f'<script src="/static/experiment.js?v={version}"></script>')
     parts.append("</head><body>")
     if nav:
         home = '<a href="/">flightlog</a>' if not inline else "flightlog"
@@ -128,7 +177,9 @@ def page_html(boot: dict[str, Any], *, title: str, data: dict[str, Any] | None =
     if data is not None:
         parts.append('<script type="application/json" id="flightlog-data">'
                      + _json_for_html(data) + "</script>")
-    parts.append("<script>flightlog.start(" + _json_for_html(boot) + ");</script>")
+    # Data, not code (no inline script runs under the pages' CSP): flightlog.js reads it.
+    parts.append('<script type="application/json" id="flightlog-boot">'
+                 + _json_for_html(boot) + "</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -153,22 +204,23 @@ def _local(run: Any) -> Any:
 
 
 def _blob_reader(run: Any) -> Any:
-    """A function sha256 -> bytes | None for the run's attached files."""
+    """A function (sha256, size) -> bytes | None for the run's attached files; ``size``
+    bounds what a server may send (the record's size, or the inlining limit)."""
     from .format.localrun import LocalRun
     from .format.rundir import blob_path
 
     if isinstance(run, LocalRun):
-        def read(sha: str) -> bytes | None:
+        def read(sha: str, size: int) -> bytes | None:
             path = blob_path(run.dir, sha)
             return path.read_bytes() if path.is_file() else None
         return read
     fetch = getattr(run, "_blob", None)
     if callable(fetch):
-        def read_remote(sha: str) -> bytes | None:
-            content = fetch(sha)
+        def read_remote(sha: str, size: int) -> bytes | None:
+            content = fetch(sha, size)
             return bytes(content) if content is not None else None
         return read_remote
-    return lambda sha: None
+    return lambda sha, size: None
 
 
 def _history_series(history: Any) -> dict[str, dict[str, Any]]:
@@ -225,8 +277,12 @@ def run_data(run: Any) -> dict[str, Any]:
     charts = {}
     for name, spec in (run.charts() if hasattr(run, "charts") else {}).items():
         entry = entries.get(name)
+        # Untrusted like any logged data: inlined without what could load or link out.
+        cleaned, removed = safe_spec(spec)
         charts[name] = {"kind": getattr(entry, "kind", ""), "step": getattr(entry, "step", None),
-                        "spec": spec}
+                        "spec": cleaned}
+        if removed:
+            charts[name]["removed"] = removed
     blobs: dict[str, str] = {}
     media: dict[str, list[dict[str, Any]]] = {}
     for name, items in (run.media() if hasattr(run, "media") else {}).items():
@@ -240,7 +296,7 @@ def run_data(run: Any) -> dict[str, Any]:
                     continue
     for cell in (c for rows in tables.values() for c in _media_cells(rows)):
         if cell["sha256"] not in blobs:
-            content = read_blob(cell["sha256"])
+            content = read_blob(cell["sha256"], int(cell.get("size") or MAX_INLINE_FILE))
             if content is not None:
                 blobs[cell["sha256"]] = _data_uri(cell.get("mime") or
                                                   "application/octet-stream", content)
@@ -248,11 +304,17 @@ def run_data(run: Any) -> dict[str, Any]:
     budget = MAX_INLINE_FILES
     for entry in files:
         if entry["sha256"] and entry["size"] <= min(MAX_INLINE_FILE, budget):
-            content = read_blob(entry["sha256"])
+            content = read_blob(entry["sha256"], int(entry["size"]))
             if content is not None:
                 inlined_files[entry["name"]] = _data_uri("application/octet-stream", content)
                 budget -= len(content)
+    vectors = {}  # log_list / repeated run.log(name, v): one-variable line charts
+    if state is not None:
+        from flightlog.server.series import vector_series
+
+        vectors = vector_series(state.metrics, state.lists, REPORT_POINTS)
     return {"detail": jsonable(detail), "series": _history_series(history),
+            "vectors": vectors,
             "charts": jsonable(charts), "media": jsonable(media), "tables": tables,
             "table_rows": table_sizes,
             "blobs": blobs, "files": inlined_files}

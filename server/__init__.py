@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from flightlog.errors import MissingExtra
@@ -25,21 +26,23 @@ def _require_extra() -> None:
                            f"'flightlog[server]' ({exc.name} is not installed)") from exc
 
 
-def create_app(data_dir: str | os.PathLike[str], token: str | None = None) -> Any:
+def create_app(data_dir: str | os.PathLike[str], token: str | None = None, *,
+               host: str | None = None, allowed_hosts: Sequence[str] = ()) -> Any:
     """The ASGI application for ``data_dir`` (see :func:`flightlog.server.app.create_app`)."""
     _require_extra()
     from .app import create_app as _create
 
-    return _create(str(data_dir), token)
+    return _create(str(data_dir), token, host=host, allowed_hosts=allowed_hosts)
 
 
 def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
-          token: str | None = None) -> None:
-    """Run the server in this process until SIGINT/SIGTERM."""
+          token: str | None = None, allowed_hosts: Sequence[str] = ()) -> None:
+    """Run the server in this process until SIGINT/SIGTERM (``allowed_hosts``: host
+    names it answers for besides localhost, IP addresses and ``host``)."""
     _require_extra()
     import uvicorn
 
-    app = create_app(data_dir, token)
+    app = create_app(data_dir, token, host=host, allowed_hosts=allowed_hosts)
     auth = "bearer token required" if token else "NO token: open to anyone who can connect"
     print(f"flightlog server on http://{host}:{port}  data: {data_dir}  ({auth})",
           file=sys.stderr, flush=True)

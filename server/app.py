@@ -3,36 +3,58 @@
 Sync (used by the daemon):
     GET  /api/v1/runs/{project}/{run_id}/sync       committed high-water mark
     POST /api/v1/runs/{project}/{run_id}/frames     a batch of frames of one segment
+                                                    (Content-Type: application/octet-stream)
     POST /api/v1/runs/{project}/{run_id}/writer     the local writer's liveness
     HEAD /api/v1/blobs/{sha256}                     complete? bytes received so far
     PATCH /api/v1/blobs/{sha256}?offset=N&final=1   resumable content upload
 Query:
     GET /api/v1/projects, /api/v1/runs?project=&filter=&order=&limit=&offset=
     GET /api/v1/runs/{project}/{run_id}[/history|/metrics|/tables[/{name}]|/files[/{name}]]
+Charts (chartdata.py): GET /api/v1/runs/{project}/{run_id}/vectors,
+    GET /api/v1/projects/{project}/series (many runs' metrics, downsampled, one request)
 
 Every frame and record received is validated by the same reader code as ``open_run``,
 strictly, under explicit size limits. Client-supplied names are never used as paths:
 run ids and projects must match SPEC.md §2's pattern, files are served by looking the
-name up in the run's records and opening the content by its hash.
+name up in the run's records and opening the content by its hash. What a browser may
+make the server do (Host names answered, cross-origin writes, sessions): security.py.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgpack
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from flightlog.format.chart_safety import safe_spec
 from flightlog.format.jsonable import jsonable
 from flightlog.format.localrun import LocalRun
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.errors import FlightlogError, RunNotFound
+from flightlog.errors import FlightlogError, FormatError, RunNotFound
 
+from .chartdata import mount_chart_data
 from .index import BadQuery
+from .limits import (
+    COMMON_RESPONSES,
+    FRAMES_RESPONSES,
+    MAX_OFFSET,
+    MAX_PAGE_ROWS,
+    MAX_SEGMENT,
+    UPLOAD_RESPONSES,
+    ProjectName,
+    RunId,
+    ServerLimits,
+    Sha256,
+    install_error_handlers,
+    read_body,
+)
+from .security import HostPolicy, Sessions, install_guard
 from .storage import MAX_BATCH_BYTES, BadBatch, Conflict, Storage
+from .tablestream import arrow_stream_chunks, json_rows_chunks
 from .ui import authorized, is_public, login_redirect, mount_ui
 
 MAX_BLOB_CHUNK = 64 * 1024 * 1024
@@ -54,35 +76,50 @@ def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
+#: Gaps one frame batch may declare.
+MAX_DECLARED_GAPS = 10_000
+
+
+def _parse_gap(text: str) -> tuple[int, int]:
+    """``FIRST-LAST`` (sequence numbers, FIRST <= LAST) of a declared gap."""
+    first, sep, last = text.partition("-")
+    if (not sep or not (first + last).isascii() or not first.isdigit()
+            or not last.isdigit() or len(first) > 19
+            or len(last) > 19 or int(first) > int(last)):
+        raise HTTPException(400, f"gap {text[:40]!r} is not FIRST-LAST sequence numbers")
+    return int(first), int(last)
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and int(declared) > limit:
-        raise HTTPException(413, f"request body of {declared} bytes over the {limit} limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"request body over the {limit} byte limit")
-    return bytes(body)
+    return await read_body(request, limit)  # size bound and read timeout: limits.py
 
 
-def create_app(data_dir: str, token: str | None = None) -> FastAPI:
+def create_app(data_dir: str, token: str | None = None, *, host: str | None = None,
+               allowed_hosts: Sequence[str] = ()) -> FastAPI:
     """The ASGI app serving the runs stored under ``data_dir``.
 
     Args:
         token: required as ``Authorization: Bearer TOKEN`` on every ``/api`` request
             when set; without it the server is open (keep it on 127.0.0.1).
+        host, allowed_hosts: the address the server is bound to and the other names it
+            answers for (``Host`` header; security.py's HostPolicy).
     """
-    storage = Storage(data_dir)
-    app = FastAPI(title="flightlog", version="1", docs_url=None, redoc_url=None)
+    limits = ServerLimits.from_env()
+    storage = Storage(data_dir, partial_ttl=limits.partial_ttl)
+    app = FastAPI(title="flightlog", version="1", docs_url=None, redoc_url=None,
+                  responses=COMMON_RESPONSES)
     app.state.storage = storage
+    app.state.limits = limits
+    install_error_handlers(app)
+    sessions = Sessions(token, Path(data_dir) / "sessions" / "revoked") if token else None
 
     @app.middleware("http")
     async def authenticate(request: Request,
                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         # The API takes the bearer token or a browser's session cookie (ui.py, /login);
         # pages send a browser without either to the login form.
-        if token and not is_public(request.url.path) and not authorized(request, token):
+        if (token and sessions and not is_public(request.url.path)
+                and not authorized(request, token, sessions)):
             if request.url.path.startswith("/api/"):
                 return _error(401, "unauthorized", "missing or invalid bearer token")
             return login_redirect(request)
@@ -114,36 +151,48 @@ def create_app(data_dir: str, token: str | None = None) -> FastAPI:
 
     _sync_routes(app, storage)
     _query_routes(app, storage)
-    mount_ui(app, storage, token)
+    mount_ui(app, storage, token, sessions)
+    mount_chart_data(app, storage)
+    # Outermost (added last): Host and cross-origin checks run before anything else.
+    install_guard(app, HostPolicy(host, allowed_hosts))
     return app
 
 
 def _sync_routes(app: FastAPI, storage: Storage) -> None:
     @app.get("/api/v1/runs/{project}/{run_id}/sync")
-    def sync_position(project: str, run_id: str) -> dict[str, Any]:
+    def sync_position(project: ProjectName, run_id: RunId) -> dict[str, Any]:
         """The committed high-water mark: the next sequence number the server expects."""
         if not storage.exists(project, run_id):
             return {"next_seq": 0, "segment": -1}
         with storage.lock(project, run_id):
             run = storage.load(project, run_id)
-            return {"next_seq": run.next_seq, "segment": run.segment}
+            return {"next_seq": run.next_seq, "segment": run.segment,
+                    "gaps": [list(g) for g in run.gaps]}
 
-    @app.post("/api/v1/runs/{project}/{run_id}/frames")
-    async def post_frames(request: Request, project: str, run_id: str,
-                          segment: int = Query(ge=0), allow_gap: bool = False,
+    @app.post("/api/v1/runs/{project}/{run_id}/frames",
+              responses={**UPLOAD_RESPONSES, **FRAMES_RESPONSES})
+    async def post_frames(request: Request, project: ProjectName, run_id: RunId,
+                          segment: int = Query(ge=0, le=MAX_SEGMENT),
+                          gap: list[str] = Query(default=[], max_length=MAX_DECLARED_GAPS),
                           writer: str | None = None) -> Response:
         """Commit a batch of complete frames of segment ``segment`` (body: frame bytes
-        as in a segment file, SPEC.md §4). Repeated frames are skipped; a gap is refused
-        (409) unless ``allow_gap`` (the client lost records to corruption)."""
+        as in a segment file, SPEC.md §4). Repeated frames are skipped; a hole in the
+        sequence is refused (409 ``gap``) unless declared: one ``gap=FIRST-LAST`` per
+        range of records the client's log lost to corruption, exactly the holes the
+        batch's frames leave (400 otherwise). Declared gaps are answered by ``.../sync``."""
+        if "allow_gap" in request.query_params:
+            raise HTTPException(400, "allow_gap is no longer accepted: declare each lost "
+                                     "range as gap=FIRST-LAST (upgrade the client)")
+        gaps = [_parse_gap(g) for g in gap]
         body = await _read_body(request, MAX_BATCH_BYTES)
         alive = None if writer is None else writer == "alive"
         done = await run_in_threadpool(storage.commit, project, run_id, segment, body,
-                                       allow_gap=allow_gap, writer_alive=alive)
+                                       gaps=gaps, writer_alive=alive)
         return respond(request, {"next_seq": done.next_seq, "segment": done.segment,
                                  "accepted": done.accepted, "skipped": done.skipped})
 
     @app.post("/api/v1/runs/{project}/{run_id}/writer")
-    async def post_writer(request: Request, project: str, run_id: str,
+    async def post_writer(request: Request, project: ProjectName, run_id: RunId,
                           alive: bool) -> dict[str, Any]:
         if not storage.exists(project, run_id):
             raise HTTPException(404, f"no run {project}/{run_id}")
@@ -151,13 +200,14 @@ def _sync_routes(app: FastAPI, storage: Storage) -> None:
         return {"ok": True}
 
     @app.head("/api/v1/blobs/{sha256}")
-    def blob_head(sha256: str) -> Response:
+    def blob_head(sha256: Sha256) -> Response:
         complete, size = storage.blob_state(sha256)
         return Response(status_code=200 if complete else 404,
                         headers={"Upload-Offset": str(size)})
 
-    @app.patch("/api/v1/blobs/{sha256}")
-    async def blob_patch(request: Request, sha256: str, offset: int = Query(ge=0),
+    @app.patch("/api/v1/blobs/{sha256}", responses=UPLOAD_RESPONSES)
+    async def blob_patch(request: Request, sha256: Sha256,
+                         offset: int = Query(ge=0, le=MAX_OFFSET),
                          final: bool = False) -> dict[str, Any]:
         body = await _read_body(request, MAX_BLOB_CHUNK)
         complete, size = await run_in_threadpool(storage.append_blob, sha256, offset,
@@ -174,19 +224,20 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
     def runs(request: Request, project: str | None = None,
              filter: list[str] = Query(default=[]),
              order: str | None = None, limit: int = Query(100, ge=1, le=10000),
-             offset: int = Query(0, ge=0)) -> Response:
+             offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
         rows = storage.index.query(project, filter, order, limit, offset)
         return respond(request, {"runs": rows, "total": storage.index.count(project, filter)})
 
     # Every read of a run's view goes through storage.read (under the run's lock).
 
     @app.get("/api/v1/runs/{project}/{run_id}")
-    def run_detail(request: Request, project: str, run_id: str) -> Response:
+    def run_detail(request: Request, project: ProjectName, run_id: RunId) -> Response:
         def detail(view: LocalRun) -> dict[str, Any]:
             state = view.state
             return {
                 "project": project, "id": run_id, "name": view.name,
                 "created": view.created, "exit_code": state.exit_code,
+                "finished_at": state.finished_at,
                 "config": view.config, "summary": view.summary, "tags": view.tags,
                 "steps": state.steps, "next_seq": state.last_seq + 1,
                 "files": [{"name": f.name, "sha256": f.sha256, "size": f.size}
@@ -198,56 +249,74 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
         return respond(request, {**body, "status": row.get("status", "running")})
 
     @app.get("/api/v1/runs/{project}/{run_id}/history")
-    def history(request: Request, project: str, run_id: str,
+    def history(request: Request, project: ProjectName, run_id: RunId,
                 format: str = "arrow") -> Response:
         table = storage.read(project, run_id, lambda view: view.history())
         return _table_response(request, table, format)
 
     @app.get("/api/v1/runs/{project}/{run_id}/metrics")
-    def metrics(request: Request, project: str, run_id: str) -> Response:
+    def metrics(request: Request, project: ProjectName, run_id: RunId) -> Response:
         return respond(request, storage.read(project, run_id, lambda v: v.get_metrics()))
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables")
-    def tables(request: Request, project: str, run_id: str) -> Response:
+    def tables(request: Request, project: ProjectName, run_id: RunId) -> Response:
         return respond(request, storage.read(project, run_id,
                                              lambda v: sorted(v.state.table_parts)))
 
     @app.get("/api/v1/runs/{project}/{run_id}/tables/{name:path}")
-    def table(request: Request, project: str, run_id: str, name: str,
-              format: str = "arrow", limit: int | None = Query(None, ge=0)) -> Response:
+    def table(request: Request, project: ProjectName, run_id: RunId, name: str,
+              format: str = "arrow",
+              limit: int | None = Query(None, ge=0, le=MAX_PAGE_ROWS)) -> Response:
         """The table (Arrow stream, or ``format=json`` rows); ``limit`` keeps its first
-        rows (a viewer's page), and ``X-Total-Rows`` says how many it has."""
-        found = storage.read(project, run_id, lambda v: v.tables().get(name))
-        if found is None:
+        rows (a viewer's page), and ``X-Total-Rows`` says how many it has. A page reads
+        only its rows: the table's files are memory-mapped, never expanded whole."""
+        try:
+            page = storage.read(project, run_id, lambda v: v.table_page(name, limit))
+        except FormatError as exc:  # a file SPEC.md §10.4 refuses; no server paths
+            return _error(400, "unreadable-table", exc.message)
+        if page is None:
             raise HTTPException(404, f"no table {name!r} in {project}/{run_id}")
-        total = found.num_rows
-        if limit is not None:
-            found = found.slice(0, limit)
+        found, total = page
         response = _table_response(request, found, format)
         response.headers["X-Total-Rows"] = str(total)
         return response
 
     @app.get("/api/v1/runs/{project}/{run_id}/charts")
-    def charts(request: Request, project: str, run_id: str) -> Response:
-        """name → {kind, step, spec}: the last chart logged under each name, its
-        Vega-Lite spec with the data inlined (SPEC.md §10.2)."""
+    def charts(request: Request, project: ProjectName, run_id: RunId) -> Response:
+        """name → {kind, step, spec[, removed]}: the last chart logged under each name,
+        its Vega-Lite spec with the data inlined (SPEC.md §10.2), without the parts that
+        would load or link outside the page (``removed`` names them)."""
         def read(view: LocalRun) -> dict[str, Any]:
-            specs = view.charts()
-            entries = view.state.chart_entries
-            return {name: {"kind": entries[name].kind, "step": entries[name].step,
-                           "spec": spec} for name, spec in specs.items()}
+            out: dict[str, Any] = {}
+            for name, entry in view.state.chart_entries.items():
+                out[name] = {"kind": entry.kind, "step": entry.step}
+                try:
+                    # Specs are untrusted: served without what could make a viewer's
+                    # browser load or link elsewhere (format/chart_safety.py).
+                    spec, removed = safe_spec(view.chart(name))
+                    out[name]["spec"] = spec
+                    if removed:
+                        out[name]["removed"] = removed
+                except (FlightlogError, OSError) as exc:
+                    # One unreadable chart (its file refused by SPEC.md §10.4's limits,
+                    # or missing) is reported in its place; the others are still drawn.
+                    # The message names the record's key and file, not server paths.
+                    out[name]["error"] = (exc.message if isinstance(exc, FlightlogError)
+                                          else f"its data file cannot be read "
+                                               f"({type(exc).__name__})")
+            return out
 
         return respond(request, storage.read(project, run_id, read))
 
     @app.get("/api/v1/runs/{project}/{run_id}/media")
-    def media(request: Request, project: str, run_id: str) -> Response:
+    def media(request: Request, project: ProjectName, run_id: RunId) -> Response:
         """name → every image, HTML page and plotly figure logged under it."""
         found = storage.read(project, run_id, lambda v: {
             name: [item.as_dict() for item in items] for name, items in v.media().items()})
         return respond(request, found)
 
     @app.get("/api/v1/runs/{project}/{run_id}/blobs/{sha256}")
-    def blob(project: str, run_id: str, sha256: str) -> Response:
+    def blob(project: ProjectName, run_id: RunId, sha256: Sha256) -> Response:
         """An attached file of this run by its hash, with its media type. Only files
         the run's records name are served."""
         mime = storage.read(project, run_id, lambda v: _blob_mime(v, sha256))
@@ -263,11 +332,11 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
                 for f in view.state.files.values()]
 
     @app.get("/api/v1/runs/{project}/{run_id}/files")
-    def files(project: str, run_id: str) -> list[dict[str, Any]]:
+    def files(project: ProjectName, run_id: RunId) -> list[dict[str, Any]]:
         return storage.read(project, run_id, files_of)
 
     @app.get("/api/v1/runs/{project}/{run_id}/files/{name:path}")
-    def file(project: str, run_id: str, name: str) -> Response:
+    def file(project: ProjectName, run_id: RunId, name: str) -> Response:
         entry = storage.read(project, run_id, lambda v: v.state.files.get(name))
         if entry is None:
             raise HTTPException(404, f"no file {name!r} in {project}/{run_id}")
@@ -312,14 +381,13 @@ def _cell_mime(view: LocalRun, key: str, sha256: str) -> str | None:
 
 
 def _table_response(request: Request, table: Any, format: str) -> Response:
+    # Streamed a batch at a time (tablestream.py): a whole table of millions of rows costs
+    # the server a batch, not a copy of it.
     if format == "json":
-        return respond(request, table.to_pylist())
+        if MSGPACK in request.headers.get("accept", ""):
+            return respond(request, table.to_pylist())
+        return StreamingResponse(json_rows_chunks(table), media_type="application/json")
     if format != "arrow":
         raise HTTPException(400, f"format must be arrow or json, not {format!r}")
-    import pyarrow as pa
-
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return Response(sink.getvalue(), media_type=ARROW)
+    return StreamingResponse(arrow_stream_chunks(table), media_type=ARROW)
 

@@ -8,20 +8,21 @@ Pages (each a small HTML shell; ``static/flightlog.js`` draws it from the HTTP A
     GET /compare?runs=p/id,p/id        runs overlaid and side by side
 Static files (no CDN: an air-gapped network has everything it needs):
     GET /static/flightlog.js|.css      the renderer (shared with the report and notebook)
+    GET /static/experiment.js          the across-run charts (experiment page, compare)
     GET /static/vega-bundle.js         vega + vega-lite + vega-embed from vl-convert
     GET /static/plotly.min.js          from the installed plotly package, when there is one
 Data the pages need beyond the query API:
     GET /api/v1/runs/{project}/{run_id}/keys     the history columns a chart can draw
     GET /api/v1/runs/{project}/{run_id}/series   one column, downsampled (series.py)
-Login (when the server has a token): ``/login`` takes the token (form or ``?token=``)
-and sets an HttpOnly, SameSite=Strict session cookie, which ``/api`` accepts as well as
-the bearer header.
+Login (when the server has a token): ``GET /login`` shows the form, ``POST /login``
+takes the token (never in a URL) and sets an HttpOnly, SameSite=Strict cookie holding a
+new signed, expiring session (security.py), which ``/api`` accepts as well as the bearer
+header; ``POST /logout`` revokes it (``GET /logout`` shows the button).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import hmac
 import json
 import threading
@@ -35,38 +36,36 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from flightlog.format.localrun import LocalRun
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.report import page_html, plotly_js_path, static_dir, vega_bundle
+from flightlog.report import page_html, plotly_js_path, static_dir
+from flightlog.vega_bundle import vega_bundle
 
+from .security import SESSION_COOKIE, SESSION_LIFETIME, Sessions
 from .series import DEFAULT_POINTS, column_array, downsample, metric_columns
 from .storage import Storage
 
-COOKIE = "flightlog_session"
+COOKIE = SESSION_COOKIE
 #: Paths anyone may fetch: they hold no run data.
 PUBLIC_PREFIXES = ("/static/", "/login", "/healthz", "/openapi.json")
 MAX_POINTS = 100_000
+#: Bytes of a login form (a token and a path).
+MAX_LOGIN_BODY = 16 * 1024
 _LONG_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 
 
 # ---------------------------------------------------------------- login
 
 
-def session_value(token: str) -> str:
-    """The cookie a logged-in browser holds: derived from the token, not the token
-    itself (a leaked cookie is not the bearer token the daemons use)."""
-    return hmac.new(token.encode(), b"flightlog-ui-session-v1", hashlib.sha256).hexdigest()
-
-
 def is_public(path: str) -> bool:
     return path == "/favicon.ico" or any(path.startswith(p) for p in PUBLIC_PREFIXES)
 
 
-def authorized(request: Request, token: str) -> bool:
-    """The request carries the bearer token or the session cookie."""
+def authorized(request: Request, token: str, sessions: Sessions) -> bool:
+    """The request carries the bearer token or a live session's cookie."""
     given = request.headers.get("authorization", "")
     if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return True
-    cookie = request.cookies.get(COOKIE, "")
-    return hmac.compare_digest(cookie.encode(), session_value(token).encode())
+    cookie = request.cookies.get(COOKIE)
+    return cookie is not None and sessions.valid(cookie)
 
 
 def login_redirect(request: Request) -> Response:
@@ -102,11 +101,20 @@ def _attr(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _logged_in(target: str, token: str, secure: bool) -> Response:
+def _logged_in(target: str, sessions: Sessions, secure: bool) -> Response:
     response = RedirectResponse(_safe_next(target), status_code=303)
-    response.set_cookie(COOKIE, session_value(token), httponly=True, samesite="strict",
-                        secure=secure, path="/")
+    response.set_cookie(COOKIE, sessions.issue(), httponly=True, samesite="strict",
+                        secure=secure, path="/", max_age=int(SESSION_LIFETIME))
     return response
+
+
+def _logout_form() -> HTMLResponse:
+    return HTMLResponse(
+        '<!doctype html><html><head><meta charset="utf-8"><title>flightlog: log out</title>'
+        '<link rel="stylesheet" href="/static/flightlog.css"></head><body>'
+        '<nav class="top">flightlog</nav>'
+        '<form class="login card" method="post" action="/logout"><h1>Log out</h1>'
+        '<button type="submit">Log out</button></form></body></html>')
 
 
 # ---------------------------------------------------------------- history cache
@@ -163,8 +171,10 @@ class HistoryCache:
 # ---------------------------------------------------------------- routes
 
 
-def mount_ui(app: FastAPI, storage: Storage, token: str | None = None) -> None:
-    """Register the UI's pages, static files, login and series routes on ``app``."""
+def mount_ui(app: FastAPI, storage: Storage, token: str | None = None,
+             sessions: Sessions | None = None) -> None:
+    """Register the UI's pages, static files, login and series routes on ``app``
+    (``sessions``: the login sessions, when the server has a token)."""
     history = HistoryCache(storage)
     bundle: dict[str, bytes] = {}
     bundle_lock = threading.Lock()
@@ -178,7 +188,8 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None) -> None:
                 bundle["gz"] = gzip.compress(bundle["js"], compresslevel=9, mtime=0)
             return bundle[encoding]
 
-    # Build the Vega bundle (~1 s) in the background so the first page does not wait.
+    # Read (or, once per vl-convert version, make in a child process) the Vega bundle in
+    # the background, so that neither readiness nor the first page waits for it.
     threading.Thread(target=bundle_bytes, name="vega-bundle", daemon=True).start()
 
     def page(boot: dict[str, Any], title: str) -> HTMLResponse:
@@ -214,30 +225,41 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None) -> None:
         return page({"view": "compare", "runs": refs}, "compare · flightlog")
 
     @app.get("/login", include_in_schema=False)
-    def login_page(request: Request, next: str = "/", token_: str | None = Query(
-            None, alias="token")) -> Response:
+    def login_page(request: Request, next: str = "/") -> Response:
         if token is None:
             return RedirectResponse(_safe_next(next), status_code=303)
-        if token_ is not None:
-            if hmac.compare_digest(token_.encode(), token.encode()):
-                return _logged_in(next, token, request.url.scheme == "https")
-            return _login_form(next, "Wrong token.", status=401)
+        if "token" in request.query_params:
+            # A token in a URL ends up in history, logs and Referer headers: never taken.
+            return _login_form(next, "The token is not taken in a URL: type it here.",
+                               status=400)
         return _login_form(next)
 
     @app.post("/login", include_in_schema=False)
     async def login_submit(request: Request) -> Response:
         # A urlencoded form parsed here: FastAPI's Form() needs python-multipart.
-        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_LOGIN_BODY:
+                raise HTTPException(413, f"login form over {MAX_LOGIN_BODY} bytes")
+        fields = parse_qs(body.decode("utf-8", "replace"))
         token_ = fields.get("token", [""])[0]
         next = fields.get("next", ["/"])[0]
-        if token is None:
+        if token is None or sessions is None:
             return RedirectResponse(_safe_next(next), status_code=303)
         if hmac.compare_digest(token_.encode(), token.encode()):
-            return _logged_in(next, token, request.url.scheme == "https")
+            return _logged_in(next, sessions, request.url.scheme == "https")
         return _login_form(next, "Wrong token.", status=401)
 
     @app.get("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout_page() -> Response:
+        return _logout_form()
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        cookie = request.cookies.get(COOKIE)
+        if cookie is not None and sessions is not None:
+            sessions.revoke(cookie)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -262,7 +284,8 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None) -> None:
             raise HTTPException(404, "plotly is not installed on the server")
         return FileResponse(path, media_type="text/javascript", headers=_LONG_CACHE)
 
-    static_files = {"flightlog.js": "text/javascript", "flightlog.css": "text/css"}
+    static_files = {"flightlog.js": "text/javascript", "experiment.js": "text/javascript",
+                    "flightlog.css": "text/css"}
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str, v: str | None = None) -> Response:

@@ -52,17 +52,17 @@ def test_runs_table_sorts_filters_and_picks_runs_to_compare(site: Site, page: An
     assert page.locator("td.name").first.inner_text() == f"ridge-{ALPHAS[-1]}"
 
     page.click("th[data-field='summary.rmse']")
-    page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '2'")
+    page.wait_for_function("() => document.querySelector('table.runs').dataset.loaded === '2'")
     ascending = table_values(page, "summary.rmse")
     assert [round(v, 2) for v in ascending] == expected
     page.click("th[data-field='summary.rmse']")
-    page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '3'")
+    page.wait_for_function("() => document.querySelector('table.runs').dataset.loaded === '3'")
     assert [round(v, 2) for v in table_values(page, "summary.rmse")] == expected[::-1]
     assert sorted(shown) == sorted(ascending)
 
     page.fill("input.filter", "config.alpha>=0.4")
     page.press("input.filter", "Enter")
-    page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '4'")
+    page.wait_for_function("() => document.querySelector('table.runs').dataset.loaded === '4'")
     names = page.locator("td.name").all_inner_texts()
     matching = [f"ridge-{a}" for a in ALPHAS if a >= 0.4]
     assert sorted(names) == matching
@@ -72,11 +72,11 @@ def test_runs_table_sorts_filters_and_picks_runs_to_compare(site: Site, page: An
     assert page.locator(".pager button.next").is_disabled()
     page.fill("input.filter", "config.alpha>9")
     page.press("input.filter", "Enter")
-    page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '5'")
+    page.wait_for_function("() => document.querySelector('table.runs').dataset.loaded === '5'")
     assert pager.inner_text().strip() == "no runs match"
     page.fill("input.filter", "")
     page.press("input.filter", "Enter")
-    page.wait_for_function("document.querySelector('table.runs').dataset.loaded === '6'")
+    page.wait_for_function("() => document.querySelector('table.runs').dataset.loaded === '6'")
     screenshot(page, "runs_table")
 
     picks = page.locator("input.pick")
