@@ -1,0 +1,34 @@
+"""Progress bars of long bundles and imports: tqdm on stderr, only when stderr is a
+terminal (never in logs, pipes or tests) and not turned off by ``FLIGHTLOG_PROGRESS=0``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+class Progress:
+    """Bytes done out of a known total; a no-op when off."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self._bar: Any = None
+        if total > 0 and sys.stderr.isatty() and os.environ.get("FLIGHTLOG_PROGRESS") != "0":
+            try:
+                from tqdm import tqdm
+            except ImportError:  # a core dependency; an environment without it shows none
+                return
+            self._bar = tqdm(total=total, desc=what, unit="B", unit_scale=True,
+                             unit_divisor=1024, file=sys.stderr, leave=False)
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+__all__ = ["Progress"]
