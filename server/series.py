@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Series", "downsample", "metric_columns", "series_of"]
+__all__ = ["Series", "downsample", "metric_columns", "series_of", "vector_series"]
 
 #: Points drawn when the caller does not say (about 4 per pixel of a wide chart).
 DEFAULT_POINTS = 2000
@@ -124,3 +124,27 @@ def series_of(table: Any, key: str, x: str = "_step", points: int = DEFAULT_POIN
         if name not in table.column_names:
             raise KeyError(name)
     return downsample(column_array(table, x), column_array(table, key), points, start, end)
+
+
+#: Vectors (log_list, repeated run.log) answered per run, the rest named as left out.
+MAX_VECTORS = 200
+
+
+def vector_series(metrics: dict[str, list[Any]], lists: dict[str, list[Any]],
+                  points: int = DEFAULT_POINTS) -> dict[str, dict[str, Any]]:
+    """A run's vectors (format/azure_forms.py) as the renderer draws them: key ->
+    ``{"kind", "x": index, "y", "total", "downsampled"}``, at most ``points`` points
+    each (non-numbers dropped) and :data:`MAX_VECTORS` of them (sorted by key; then
+    ``"_truncated": {"vectors": N}``)."""
+    from flightlog.format.azure_forms import vectors
+
+    found = vectors(metrics, lists)
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(found)[:MAX_VECTORS]:
+        vector = found[key]
+        ys = np.array([np.nan if v is None else v for v in vector.values], dtype=np.float64)
+        series = downsample(np.arange(len(ys), dtype=np.float64), ys, points)
+        out[key] = {"kind": vector.kind, **series.to_json(), "length": len(ys)}
+    if len(found) > MAX_VECTORS:
+        out["_truncated"] = {"vectors": len(found)}
+    return out

@@ -95,6 +95,83 @@
       h("h2", null, title), ...body);
   }
 
+  // ------------------------------------------------------------------ chart safety
+
+  /* A logged chart's spec is untrusted data (whoever logged the run wrote it). Every chart
+   * is drawn through embed(): the spec without usermeta (vega-embed would take embed
+   * options from it: the actions menu, its sourceHeader HTML, a loader), without constant
+   * non-data: URLs, hrefs or config.events (the rules of format/chart_safety.py, which the
+   * server and the report apply too), with the actions menu off, vega's CSP-safe
+   * expression interpreter (ast: true: no eval, which the pages' CSP forbids anyway) and a
+   * loader that refuses every load but an inline data: image, so that URLs computed by
+   * expressions or read from data cannot fetch, link or send anything either. */
+
+  const dataUri = (v) => typeof v === "string" && v.slice(0, 5).toLowerCase() === "data:";
+  const constantUrl = (v) => (typeof v === "string" ? !dataUri(v)
+    : v !== null && typeof v === "object" && !Array.isArray(v) && "value" in v && !dataUri(v.value));
+
+  /** [spec without the parts that could reach outside the page, JSON pointers removed]. */
+  function safeSpec(spec) {
+    const removed = [];
+    if (spec === null || typeof spec !== "object" || Array.isArray(spec)) return [{}, ["/"]];
+    const clean = (node, path, parentKey, depth) => {
+      if (depth > 256) { removed.push(path || "/"); return null; }
+      if (Array.isArray(node)) return node.map((c, i) => clean(c, `${path}/${i}`, parentKey, depth + 1));
+      if (node === null || typeof node !== "object") return node;
+      const out = {};
+      for (const [key, child] of Object.entries(node)) {
+        const where = `${path}/${key}`;
+        if (key === "usermeta" || key === "href" || (key === "events" && parentKey === "config") ||
+            (key === "url" && constantUrl(child))) {
+          removed.push(where);
+          continue;
+        }
+        out[key] = clean(child, where, key, depth + 1);
+      }
+      if (parentKey === "data" && "url" in node && !("url" in out) && !("values" in out)) out.values = [];
+      return out;
+    };
+    return [clean(spec, "", "", 0), removed];
+  }
+
+  function refused(what) {
+    return async (uri) => {
+      const err = new Error(`flightlog: a chart may not load ${String(uri).slice(0, 120)} (${what})`);
+      if (fl.refusedLoads.length < 100) fl.refusedLoads.push(String(uri)); // test hook
+      throw err;
+    };
+  }
+
+  fl.refusedLoads = [];
+  /** vega's loader interface, refusing all but inline images (context "image", data:). */
+  const SAFE_LOADER = {
+    options: {},
+    fileAccess: false,
+    load: refused("data"),
+    file: refused("file"),
+    http: refused("http"),
+    async sanitize(uri, options) {
+      if (options && options.context === "image" && /^data:image\//i.test(String(uri))) {
+        return { href: String(uri) };
+      }
+      return refused((options && options.context) || "url")(uri);
+    },
+  };
+
+  /** vegaEmbed with the options no spec can change. Returns vega-embed's result. */
+  function embed(el, spec, opts) {
+    const [clean] = safeSpec(spec);
+    return window.vegaEmbed(el, clean, {
+      ...opts,
+      actions: false,
+      ast: true,
+      loader: SAFE_LOADER,
+      // No listening to DOM elements outside the chart, no bound inputs outside it.
+      config: { events: { selector: false, bind: "container" } },
+    });
+  }
+  fl.safeSpec = safeSpec;
+
   // ------------------------------------------------------------------ data sources
 
   function httpSource() {
@@ -126,6 +203,7 @@
         return get(runPath(ref) + "/series?" + params);
       },
       charts: (ref) => optional(get(runPath(ref) + "/charts")),
+      vectors: (ref) => optional(get(runPath(ref) + "/vectors")),
       media: (ref) => optional(get(runPath(ref) + "/media")),
       // A page of the table (a logged table may have millions of rows) and its size.
       async table(ref, name) {
@@ -185,6 +263,7 @@
           downsampled: s.downsampled };
       },
       charts: async (ref) => run(ref).charts || {},
+      vectors: async (ref) => run(ref).vectors || {},
       media: async (ref) => run(ref).media || {},
       table: async (ref, name) => {
         const rows = (run(ref).tables || {})[name] || [];
@@ -369,8 +448,7 @@
       if (!this.view) {
         const spec = this.spec();
         spec.data = { name: "series", values: rows };
-        const result = await window.vegaEmbed(this.el, spec,
-          { actions: false, renderer: "canvas", mode: "vega-lite" });
+        const result = await embed(this.el, spec, { renderer: "canvas", mode: "vega-lite" });
         this.view = result.view;
         this.view.addSignalListener("zoom", (_, value) => this.onZoom(value));
       } else {
@@ -405,7 +483,7 @@
 
   async function drawSpec(el, spec, name) {
     try {
-      const result = await window.vegaEmbed(el, spec, { actions: false, renderer: "svg" });
+      const result = await embed(el, spec, { renderer: "svg" });
       fl.views[name] = result.view;
       el.dataset.drawn = "1";
     } catch (err) {
@@ -421,9 +499,14 @@
     for (const name of names) {
       const c = charts[name];
       const el = h("div", { class: "vega logged", dataset: { chart: name } });
+      // What the server (or report) removed, and what is left to remove here.
+      const removed = [...new Set([...(c.removed || []), ...safeSpec(c.spec)[1]])];
       box.append(h("div", { class: "chart" },
-        h("h3", null, name, h("span", { class: "kind" }, c.kind || "")), el));
-      drawSpec(el, c.spec, name);
+        h("h3", null, name, h("span", { class: "kind" }, c.kind || "")), el,
+        removed.length ? h("p", { class: "hint removed" }, "left out, as it would load or " +
+          "link outside this page: " + removed.join(", ")) : null));
+      if (c.error) el.append(h("pre", { class: "error" }, `could not read ${name}: ${c.error}`));
+      else drawSpec(el, c.spec, name);
     }
     return section("Charts", box);
   }
@@ -431,6 +514,12 @@
   function htmlFrame(src, ref, sha) {
     // Sandboxed without allow-same-origin: the HTML cannot reach the page or the API.
     const frame = h("iframe", { sandbox: "allow-scripts", class: "html-media" });
+    if (src.live) {
+      // From the server, under the blob's own sandbox policy (a srcdoc frame would
+      // inherit the page's CSP, which runs no inline script).
+      frame.src = src.blobUrl(ref, sha);
+      return frame;
+    }
     src.blobText(ref, sha).then((text) => { frame.srcdoc = text; },
       (err) => { frame.srcdoc = `<pre>${String(err)}</pre>`; });
     return frame;
@@ -448,6 +537,102 @@
     return fmt(value);
   }
 
+  // ------------------------------------------------------------------ Azure forms
+
+  /* Seed 003's "viewing charts" table (format/azure_forms.py is the Python side):
+   * log_list and run.log(name, v) repeated are vectors, drawn as one-variable line
+   * charts (x = index); a log_row / log_table table whose first column is numeric and
+   * which has another numeric column is drawn as a two-variable line chart (the first
+   * column as x, each other numeric column a line), its table a click away. Test hook:
+   * fl.views["vector:NAME"] and fl.views["table:NAME"], data "values" ({x, y, series}). */
+
+  const NON_FINITE = new Set(["NaN", "Infinity", "-Infinity"]);
+  const isNum = (v) => typeof v === "number" || NON_FINITE.has(v);
+
+  /** {x, ys} when the rows are drawn as a line chart, else null. */
+  function lineTable(rows) {
+    if (!rows.length) return null;
+    const cols = Object.keys(rows[0]);
+    const numeric = (c) => rows.every((r) => r[c] === null || r[c] === undefined || isNum(r[c])) &&
+      rows.some((r) => typeof r[c] === "number");
+    if (cols.length < 2 || !numeric(cols[0])) return null;
+    const ys = cols.slice(1).filter(numeric);
+    return ys.length ? { x: cols[0], ys } : null;
+  }
+
+  function lineSpec(xTitle, many) {
+    return {
+      $schema: SCHEMA, width: "container", height: 200,
+      autosize: { type: "fit-x", contains: "padding" },
+      data: { name: "values" },
+      mark: { type: "line", point: false, strokeWidth: 1.5, tooltip: true },
+      encoding: {
+        x: { field: "x", type: "quantitative", title: xTitle, scale: { zero: false } },
+        y: { field: "y", type: "quantitative", title: null, scale: { zero: false } },
+        color: { field: "series", type: "nominal",
+          legend: many ? { orient: "bottom", title: null } : null },
+      },
+      config: { view: { stroke: null }, axis: { grid: true, gridOpacity: 0.4 } },
+    };
+  }
+
+  async function drawLine(el, name, rows, xTitle, many) {
+    const spec = lineSpec(xTitle, many);
+    spec.data = { name: "values", values: rows };
+    try {
+      const result = await embed(el, spec, { renderer: "svg" });
+      fl.views[name] = result.view;
+      el.dataset.drawn = String(rows.length);
+    } catch (err) {
+      el.append(h("pre", { class: "error" }, `could not draw ${name}: ${err}`));
+    }
+  }
+
+  /** The chart of a table, with a chart/table switch (the table hidden at first). */
+  function tableChart(box, name, rows, form) {
+    const el = h("div", { class: "vega azure-table", dataset: { tableChart: name } });
+    const points = [];
+    for (const r of rows) {
+      if (typeof r[form.x] !== "number") continue;
+      for (const y of form.ys) {
+        if (typeof r[y] === "number") points.push({ x: r[form.x], y: r[y], series: y });
+      }
+    }
+    const show = (which) => {
+      box.dataset.shown = which;
+      for (const b of box.querySelectorAll(".view-toggle button")) {
+        b.classList.toggle("active", b.dataset.view === which);
+      }
+    };
+    const toggle = h("div", { class: "view-toggle" },
+      h("button", { type: "button", class: "active", dataset: { view: "chart" },
+        onclick: () => show("chart") }, "chart"),
+      h("button", { type: "button", dataset: { view: "table" }, onclick: () => show("table") },
+        "table"));
+    box.dataset.shown = "chart";
+    drawLine(el, "table:" + name, points, form.x, form.ys.length > 1);
+    return h("div", { class: "table-chart" }, toggle,
+      h("p", { class: "hint" }, `${form.ys.join(", ")} over ${form.x} (two-variable line chart)`), el);
+  }
+
+  async function vectorsSection(src, ref) {
+    const found = src.vectors ? await src.vectors(ref) : {};
+    const names = Object.keys(found).filter((k) => !k.startsWith("_")).sort();
+    if (!names.length) return null;
+    const box = h("div", { class: "grid" });
+    for (const name of names) {
+      const v = found[name];
+      const el = h("div", { class: "vega vector", dataset: { vector: name } });
+      const what = v.kind === "list" ? "log_list" : "run.log, repeated";
+      box.append(h("div", { class: "chart" },
+        h("h3", null, name, h("span", { class: "kind" }, `vector of ${v.length ?? v.total} · ${what}`)),
+        el, v.downsampled ? h("p", { class: "hint" }, `${v.y.length} of ${v.total} points drawn (every extreme kept)`) : null));
+      const rows = v.x.map((x, i) => ({ x, y: v.y[i], series: name }));
+      drawLine(el, "vector:" + name, rows, "index", false);
+    }
+    return section("Vectors", box);
+  }
+
   async function tablesSection(src, ref, names) {
     if (!names || !names.length) return null;
     const body = [];
@@ -456,6 +641,8 @@
       body.push(box);
       src.table(ref, name).then((rows) => {
         const cols = rows.length ? Object.keys(rows[0]) : [];
+        const form = lineTable(rows);
+        if (form) box.append(tableChart(box, name, rows, form)); // a click from the table
         box.append(h("div", { class: "scroll" }, h("table", { class: "data" },
           h("thead", null, h("tr", null, cols.map((c) => h("th", null, c)))),
           h("tbody", null, rows.slice(0, TABLE_ROWS).map((row) =>
@@ -582,7 +769,7 @@
       await Promise.all(charts.map((c) => c.refresh()));
     };
     const renderRest = async () => {
-      const parts = await Promise.all([chartsSection(src, ref),
+      const parts = await Promise.all([chartsSection(src, ref), vectorsSection(src, ref),
         tablesSection(src, ref, detail.tables), mediaSection(src, ref)]);
       restBox.replaceChildren(...parts.filter(Boolean),
         ...[filesSection(src, ref, detail.files)].filter(Boolean));
@@ -653,7 +840,11 @@
     const settings = new Settings();
     const made = await metricsSection(src, runs, keys, settings);
     if (made.el) page.append(made.el);
-    await Promise.all(made.charts.map((c) => c.refresh()));
+    // Summary against config across the runs, and their parallel coordinates.
+    const across = fl.acrossRuns ? fl.acrossRuns(details.map((d, i) => ({ ...d,
+      label: runs[i].label, url: src.runUrl(refs[i]) }))) : null;
+    if (across) page.append(across.el);
+    await Promise.all([...made.charts.map((c) => c.refresh()), across && across.drawn]);
     page.dataset.loaded = "1";
     return page;
   }
@@ -661,8 +852,10 @@
   // ------------------------------------------------------------------ runs table
 
   async function runsTablePage(root, src, project) {
+    const query = new URLSearchParams(location.search);
     const state = {
-      order: "", filters: [], offset: 0,
+      // The filter is kept in the URL (?filter=A&filter=B): a link shows the same runs.
+      order: query.get("order") || "", filters: query.getAll("filter"), offset: 0,
       picked: new Map(JSON.parse(sessionStorage.getItem("flightlog:picked:" + project) || "[]")),
       columns: null,
     };
@@ -676,21 +869,32 @@
       if (refs.length) location.href = src.compareUrl(refs);
     } }, "Compare");
     const filterInput = h("input", { type: "text", class: "filter", size: 50,
-      placeholder: "filter, e.g. config.alpha>=0.3; status=finished; tags.baseline" });
+      placeholder: "filter, e.g. config.alpha>=0.3; status=finished; tags.baseline",
+      value: state.filters.join("; ") });
     const filterForm = h("form", { class: "filter-form", onsubmit: (e) => {
       e.preventDefault();
       state.filters = filterInput.value.split(";").map((s) => s.trim()).filter(Boolean);
       state.offset = 0;
+      const url = new URL(location.href);
+      url.searchParams.delete("filter");
+      for (const f of state.filters) url.searchParams.append("filter", f);
+      history.replaceState(null, "", url);
       load();
     } }, filterInput, h("button", { type: "submit" }, "Filter"));
     const message = h("span", { class: "message" });
     const table = h("table", { class: "data runs" });
     const pager = h("div", { class: "pager" });
     const columnsBox = h("details", { class: "columns-chooser" }, h("summary", null, "columns"));
+    // The experiment charts (experiment.js) above the table, following its filter and
+    // the runs picked in it.
+    const experimentBox = h("div", { class: "experiment" });
+    const experiment = fl.experiment ? fl.experiment(experimentBox, src, project) : null;
+    const tell = () => experiment && experiment.update({ filters: state.filters,
+      order: state.order, picked: [...state.picked.keys()] });
     root.append(h("header", { class: "run-header" }, h("h1", null, project),
       h("p", { class: "meta" }, h("a", { href: "/" }, "all projects"))),
       h("div", { class: "toolbar" }, filterForm, compareBtn, columnsBox, message),
-      h("div", { class: "scroll" }, table), pager);
+      experimentBox, h("div", { class: "scroll" }, table), pager);
 
     const colKey = "flightlog:columns:" + project;
     function chooseColumns(rows) {
@@ -749,6 +953,7 @@
                 else state.picked.delete(key);
                 savePicked();
                 render(rows);
+                tell();
               } })),
             h("td", null, statusBadge(r.status)),
             h("td", { class: "name" }, h("a", { href: src.runUrl(r) }, r.name)),
@@ -791,9 +996,11 @@
         } }, "next ▶"));
       table.dataset.loaded = String(+(table.dataset.loaded || 0) + 1);
       table.dataset.loadedAt = String(performance.now());
+      tell();
       // Live: statuses and summaries change while runs sync; refresh the page shown.
       timer = setTimeout(load, lastRows.some((r) => r.status === "running") ? 3000 : 15000);
     }
+    tell(); // the experiment's request goes out beside the table's first one
     await load();
   }
 
@@ -844,5 +1051,18 @@
   }
 
   fl.start = start;
+  // What experiment.js (the experiment page and the compare view's across-run charts)
+  // draws with: the same helpers, safety rules and metric charts as these pages.
+  fl.lib = { h, embed, fmt, when, smooth, section, statusBadge, refKey, Settings, MetricChart,
+    SCHEMA };
   fl.smooth = smooth;
+
+  // Pages carry what to draw as data (<script type="application/json" id="flightlog-boot">):
+  // no inline script, so their CSP can forbid every script but this file and the bundle.
+  function boot() {
+    const el = document.getElementById("flightlog-boot");
+    if (el) start(JSON.parse(el.textContent));
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
 })();
