@@ -18,7 +18,11 @@ from typing import Any as _Any
 
 from .charts import Chart, Table
 from .errors import (
+    BadAttachedName,
+    BadFileHeader,
+    BadRecord,
     ChecksumMismatch,
+    CorruptPayload,
     CorruptRecord,
     FileNotInRun,
     FlightlogError,
@@ -27,15 +31,19 @@ from .errors import (
     InvalidValue,
     MissingExtra,
     RecordTooLarge,
+    RunDiverged,
     RunLocked,
     RunNotFound,
     SequenceError,
+    ServerProtocolError,
     ServerRejected,
     StepError,
     SyncError,
     TransportError,
     TruncatedRecord,
+    UnsafeFileName,
     UnsupportedVersion,
+    WorkspaceConfigError,
     WriterClosed,
     WriterError,
 )
@@ -44,7 +52,7 @@ from .media import Html, Image
 from .writer import Run, finish, init, log
 
 if _TYPE_CHECKING:
-    from . import plot, sklearn
+    from . import azureml, plot, sklearn
     from .api import Api, RemoteRun
     from .notebook import show
     from .plot import plot_table
@@ -53,8 +61,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Api",
+    "BadAttachedName",
+    "BadFileHeader",
+    "BadRecord",
     "Chart",
     "ChecksumMismatch",
+    "CorruptPayload",
     "CorruptRecord",
     "FileNotInRun",
     "FlightlogError",
@@ -69,19 +81,24 @@ __all__ = [
     "RecordTooLarge",
     "RemoteRun",
     "Run",
+    "RunDiverged",
     "RunLocked",
     "RunNotFound",
     "SequenceError",
+    "ServerProtocolError",
     "ServerRejected",
     "StepError",
     "SyncError",
     "Table",
     "TransportError",
     "TruncatedRecord",
+    "UnsafeFileName",
     "UnsupportedVersion",
+    "WorkspaceConfigError",
     "WriterClosed",
     "WriterError",
     "__version__",
+    "azureml",
     "finish",
     "init",
     "log",
@@ -94,7 +111,7 @@ __all__ = [
 
 # Loaded on first use: they import numpy-heavy or optional code (httpx, scikit-learn,
 # IPython) that the training path must not pay for.
-_LAZY_MODULES = {"plot", "sklearn"}
+_LAZY_MODULES = {"azureml", "plot", "sklearn"}
 _LAZY = {"Api": "api", "RemoteRun": "api", "plot_table": "plot", "show": "notebook"}
 
 

@@ -1,7 +1,9 @@
 """The ``flightlog`` command: ``ls``, ``show``, ``verify``, ``dump``, ``report``.
 
 Exit status: 0 on success; 1 when ``verify`` or ``dump`` found corruption; 2 on a usage
-error or a path that is not a run.
+error or a path that is not a run. ``bundle``, ``import`` and ``prune`` (across an air gap,
+:mod:`flightlog.bundles`) also exit 1 for a refused bundle or receipt and 3 when gaps
+remain or the server went away mid-way (rerun).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _fmt(value: Any) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .format import open_run
+    from .format import azure_forms, open_run
 
     run = open_run(args.run_dir)
     history = run.history()
@@ -91,12 +93,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     metric_cols = [c for c in history.column_names if not c.startswith("_")]
     lines.append("history columns: " + (", ".join(metric_cols) or "(none)"))
     metrics = run.get_metrics()
-    other = [k for k in metrics if k not in metric_cols]
-    lines.append("metrics: " + (", ".join(other) or "(none)"))
-    tables = run.tables()
-    lines.append("tables: " + (", ".join(f"{k} ({t.num_rows} rows)" for k, t in
-                                          tables.items()) or "(none)"))
     state = run.state
+    # Azure's forms, named as the UI draws them (format/azure_forms.py).
+    vectors = azure_forms.vectors(state.metrics, state.lists)
+    tables = run.tables()
+    other = [k for k in metrics if k not in metric_cols and k not in vectors and k not in tables]
+    lines.append("metrics: " + (", ".join(other) or "(none)"))
+    lines.append("vectors:" + ("" if vectors else " (none)"))
+    lines.extend(f"  {k}: {v.describe()}" for k, v in vectors.items())
+    lines.append("tables:" + ("" if tables else " (none)"))
+    for key, table in tables.items():
+        form = azure_forms.line_table(table)
+        lines.append(f"  {key}: " + (form.describe(table.num_rows) if form
+                                     else f"table of {table.num_rows} rows"))
     lines.append("charts:" + ("" if state.chart_entries else " (none)"))
     lines.extend(f"  {key}  {entry.kind}" + (f"  step {entry.step}" if entry.step is not None
                                               else "")
@@ -114,16 +123,35 @@ def cmd_show(args: argparse.Namespace) -> int:
     if run.dropped:
         lines.append(f"dropped records: {run.dropped} (the disk failed for too long)")
     for finding in run.findings:
-        lines.append(f"corruption: {finding.error}")
+        lines.append(f"corruption: {finding.kind}: {finding.error}")
     print("\n".join(lines))
     return 0
+
+
+def _is_bundle(path: str) -> bool:
+    """A bundle file (SPEC.md §18: a tar file) rather than a segment or a directory."""
+    import tarfile
+
+    p = Path(path)
+    if not p.is_file():
+        return False
+    with open(p, "rb") as f:
+        if f.read(8) == b"\x89FLSEG\r\n":
+            return False
+    return p.suffix == ".flbundle" or tarfile.is_tarfile(p)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .format.verify import verify_paths
 
+    bundles = [p for p in args.paths if _is_bundle(p)]
+    others = [p for p in args.paths if p not in bundles]
     bad = 0
-    for report in verify_paths(args.paths):
+    if bundles:
+        from .bundles.commands import verify_bundles
+
+        bad += verify_bundles(bundles)
+    for report in verify_paths(others) if others else []:
         for note in report.notes:
             print(f"note: {note}")
         for problem in report.problems:
@@ -168,7 +196,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     from .server import serve
 
     token = args.token if args.token is not None else os.environ.get("FLIGHTLOG_TOKEN")
-    serve(args.data, host=args.host, port=args.port, token=token or None)
+    serve(args.data, host=args.host, port=args.port, token=token or None,
+          allowed_hosts=args.allowed_host)
     return 0
 
 
@@ -234,6 +263,10 @@ def cmd_syncd(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import os
 
+    if args.receipts:
+        from .bundles.commands import run_status
+
+        return run_status(args)
     from .format import RunLogReader
     from .format.rundir import find_run_dirs
     from .syncd import HttpSyncClient, PositionStore
@@ -256,7 +289,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             acked, error = (pos.acked_seq, pos.last_error) if pos else (0, "never synced")
             if client is not None:
                 try:
-                    acked, error = client.position(project, run_id), error
+                    acked, error = client.position(project, run_id).next_seq, error
                 except FlightlogError as exc:
                     error = str(exc)
             age = f"{time.time() - pos.updated:.0f}s" if pos else "-"
@@ -309,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--token", help="required bearer token (default $FLIGHTLOG_TOKEN)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name the server answers for besides localhost, IP "
+                   "addresses and --host (repeatable; .example.com for a domain and its "
+                   "subdomains; * for any, which disables the DNS-rebinding check)")
     p.set_defaults(func=cmd_server)
     p = sub.add_parser("sync", help="ship every run under PATH once; exit 0 when all is "
                        "acknowledged")
@@ -328,8 +365,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("status", help="records written locally vs acknowledged by the server")
     _sync_options(p)
+    p.add_argument("--receipts", metavar="DIR", help="across an air gap: records bundled "
+                   "(ledgers) and acknowledged by the import receipts in DIR, per run")
+    p.add_argument("--dest", help="with --receipts: this destination's ledger only")
+    p.add_argument("--bundle-state", help="with --receipts: the ledgers' directory "
+                   "(default $FLIGHTLOG_BUNDLE_STATE, else ~/.local/state/flightlog/bundles)")
     p.set_defaults(func=cmd_status)
+    _bundle_parsers(sub)
     return parser
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .bundles.commands import guard, run_bundle
+
+    return guard(run_bundle, args)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .bundles.commands import guard, run_import
+
+    return guard(run_import, args)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .bundles.commands import guard, run_prune
+
+    return guard(run_prune, args)
+
+
+#: ``flightlog import SOURCE ...`` with one of these first is an import from another
+#: tracker, not of bundles: routed before the bundle parser sees it.
+FOREIGN_SOURCES = ("wandb", "tensorboard", "mlflow")
+
+
+def _import_foreign(argv: Sequence[str]) -> int:
+    print(f"flightlog import {argv[0]}: importing from {argv[0]} is not available in this "
+          f"version", file=sys.stderr)
+    return 2
+
+
+def _bundle_parsers(sub: Any) -> None:
+    """Across an air gap (SPEC.md §18). Exit codes: 0 ok, 1 refused or corrupt, 2 usage,
+    3 incomplete (gaps remain, or the server went away mid-way: rerun)."""
+    p = sub.add_parser("bundle", help="one bundle file of what DEST does not have yet "
+                       "(incremental; live runs up to their last complete frame)")
+    p.add_argument("roots", nargs="+", metavar="ROOT", help="run directories or roots of them")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="where the bundle "
+                   "file is written (e.g. the removable disk)")
+    p.add_argument("--dest", default="default", help="the receiving side's name; one ledger "
+                   "per destination (default: default)")
+    p.add_argument("--state", help="where ledgers are kept (default $FLIGHTLOG_BUNDLE_STATE, "
+                   "else ~/.local/state/flightlog/bundles)")
+    p.add_argument("--since-receipt", nargs="+", metavar="RECEIPT", help="receipts carried "
+                   "back: bundle everything the other side does not hold (repairs a lost "
+                   "bundle)")
+    p.add_argument("--resend-unacked", action="store_true", help="bundle again everything "
+                   "no receipt acknowledged so far")
+    p.add_argument("--repeat", type=int, default=0, metavar="K", help="also hold again what "
+                   "the last K bundles held (a one-way link: a lost bundle is covered by "
+                   "the next ones)")
+    p.set_defaults(func=cmd_bundle)
+    p = sub.add_parser("import", help="verify bundles in full, then commit them to a server "
+                       "(idempotent, any order); writes a receipt")
+    p.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    p.add_argument("--server", help="a running server's URL")
+    p.add_argument("--token", help="bearer token (default $FLIGHTLOG_TOKEN)")
+    p.add_argument("--data", metavar="DIR", help="a server's data directory, no server "
+                   "running on it")
+    p.add_argument("-o", "--output", default=".", metavar="DIR",
+                   help="where the receipt is written (default: .)")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("prune", help="delete segments and attached files a receipt "
+                       "acknowledges (never a run's last segment)")
+    p.add_argument("roots", nargs="+", metavar="ROOT")
+    p.add_argument("--acked-by", nargs="+", required=True, metavar="RECEIPT")
+    p.add_argument("--dry-run", action="store_true", help="say what would be deleted")
+    p.set_defaults(func=cmd_prune)
 
 
 def _version() -> str:
@@ -339,6 +450,9 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["import"] and argv[1:2] and argv[1] in FOREIGN_SOURCES:
+        return _import_foreign(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

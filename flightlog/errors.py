@@ -6,6 +6,10 @@ The tree (each class says in its docstring whether the condition is recoverable)
       FormatError(FlightlogError, ValueError)   the bytes of a run directory are wrong
         CorruptRecord                           bad sync/header CRC/constraint: resynchronise
           RecordTooLarge                        a frame or record over the 64 KiB bound
+          BadFileHeader                         a segment's file header fails magic/CRC
+          CorruptPayload                        a frame's payload does not decode
+        BadRecord                               a known record type with a malformed body
+          BadAttachedName                       a sha256/blobs name that is no SHA-256
         ChecksumMismatch                        payload CRC failed; has .got/.want
         UnsupportedVersion                      a newer major format; has .found/.supported
         SequenceError                           a gap or overlap in record sequence numbers
@@ -18,10 +22,16 @@ The tree (each class says in its docstring whether the condition is recoverable)
         RunLocked                               another live writer owns the run directory
       RunNotFound(FlightlogError, FileNotFoundError)
       FileNotInRun(FlightlogError, KeyError)    download_file of a name never uploaded
+      UnsafeFileName(FlightlogError, ValueError) a file name that cannot name a local file
       MissingExtra(FlightlogError, ImportError) an optional dependency is not installed
+      BundleError                               an air-gap bundle, receipt or prune failed
+        BundleRefused                           a truncated/tampered/foreign bundle or receipt
+      WorkspaceConfigError(FlightlogError, ValueError) a workspace config file that is wrong
       SyncError                                 shipping runs to a server failed
         TransportError                          connection, timeout: retried with backoff
         ServerRejected                          an HTTP error answer; has .status_code, .code
+        ServerProtocolError                     an answer that breaks the protocol; has .url
+          RunDiverged                           the server's copy is not this run's records
 
 Every error carries structured context (``path``, ``offset``, ``key``) besides its
 message, so callers match on types and attributes, never on message text. Errors of
@@ -34,7 +44,13 @@ The byte layout these errors talk about is specified in SPEC.md.
 from __future__ import annotations
 
 __all__ = [
+    "BadAttachedName",
+    "BadFileHeader",
+    "BadRecord",
+    "BundleError",
+    "BundleRefused",
     "ChecksumMismatch",
+    "CorruptPayload",
     "CorruptRecord",
     "FileNotInRun",
     "FlightlogError",
@@ -43,15 +59,19 @@ __all__ = [
     "InvalidValue",
     "MissingExtra",
     "RecordTooLarge",
+    "RunDiverged",
     "RunLocked",
     "RunNotFound",
     "SequenceError",
+    "ServerProtocolError",
     "ServerRejected",
     "StepError",
     "SyncError",
     "TransportError",
     "TruncatedRecord",
+    "UnsafeFileName",
     "UnsupportedVersion",
+    "WorkspaceConfigError",
     "WriterClosed",
     "WriterError",
 ]
@@ -91,7 +111,14 @@ class FlightlogError(Exception):
 
 class FormatError(FlightlogError, ValueError):
     """Bytes that do not follow SPEC.md. Not recoverable for that frame; readers in
-    salvage mode skip the frame and resynchronise (SPEC.md §5)."""
+    salvage mode skip the frame and resynchronise (SPEC.md §5).
+
+    Attributes:
+        skipped: the half-open byte range ``(start, end)`` a salvaging reader skipped
+            because of this finding (SPEC.md §5.1), when it skipped bytes.
+    """
+
+    skipped: tuple[int, int] | None = None
 
 
 class CorruptRecord(FormatError):
@@ -102,6 +129,16 @@ class CorruptRecord(FormatError):
 class RecordTooLarge(CorruptRecord):
     """A frame or record over the 64 KiB bound (SPEC.md §4.1). From a writer: the logged
     value is too large for one record and nothing was written."""
+
+
+class BadFileHeader(CorruptRecord):
+    """A segment whose 16-byte file header has the wrong magic or header CRC (SPEC.md
+    §3.1). Salvaging readers report it and still read the segment's frames."""
+
+
+class CorruptPayload(CorruptRecord):
+    """A frame whose payload passed its CRC but does not decompress or decode into its
+    records (SPEC.md §5 rule 6). Readers skip exactly that frame."""
 
 
 class ChecksumMismatch(FormatError):
@@ -128,6 +165,19 @@ class UnsupportedVersion(FormatError):
 
 class SequenceError(FormatError):
     """Record sequence numbers with a gap (records lost) or an overlap (duplicates)."""
+
+
+class BadRecord(FormatError):
+    """A record of a known type whose body lacks a field its type needs or has one of the
+    wrong type (SPEC.md §8). The record is left out of the run's state. ``seq`` is its
+    sequence number; ``offset`` is that of the frame holding it."""
+
+    seq: int | None = None
+
+
+class BadAttachedName(BadRecord):
+    """A record whose ``sha256`` or ``blobs`` is not 64 lowercase hex digits (SPEC.md
+    §10.1): it is never used as a path, and the record is left out of the run's state."""
 
 
 class TruncatedRecord(FlightlogError):
@@ -172,8 +222,20 @@ class FileNotInRun(FlightlogError, KeyError):
         return self.args[0] if self.args else ""
 
 
+class UnsafeFileName(FlightlogError, ValueError):
+    """A file name (from a run's records or a server's answer) that would not name one
+    file in the target directory: empty, ``.``, ``..``, or with a NUL byte. Nothing was
+    written; pass an explicit ``output_file_path``."""
+
+
 class MissingExtra(FlightlogError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class WorkspaceConfigError(FlightlogError, ValueError):
+    """A workspace config file (``flightlog.azureml``) that cannot be used: unreadable, not
+    a JSON object, too large, an unknown key or a value of the wrong type. ``path`` names
+    the file and ``key`` the offending key. Nothing was started; fix the file."""
 
 
 class SyncError(FlightlogError):
@@ -200,3 +262,41 @@ class ServerRejected(SyncError):
     @property
     def retryable(self) -> bool:
         return self.status_code >= 500 or self.status_code in (408, 429)
+
+
+class ServerProtocolError(SyncError):
+    """The server answered something the protocol does not allow: a redirect, a body that
+    does not decode or lacks a field, an answer over its size bound, a high-water mark
+    that is negative or does not match the batch sent, an upload offset that does not
+    advance. ``url`` names the endpoint. Not retried: nothing local was changed, the run
+    is set aside and reported. ``reason`` is the message without the URL."""
+
+    def __init__(self, message: str, *, url: str, path: str | None = None) -> None:
+        self.url = url
+        self.reason = message  # without the URL
+        super().__init__(f"{url}: {message}", path=path)
+
+
+class RunDiverged(ServerProtocolError):
+    """The server's copy of a run is not a prefix of the local records: it claims more
+    records than the local log holds, or holes (declared gaps) that the local log does not
+    have. Someone else wrote to the run, or the local log was replaced. Not retried, never
+    reported as delivered. ``server_seq`` and ``local_seq`` are the two counts."""
+
+    def __init__(self, message: str, *, url: str, server_seq: int, local_seq: int,
+                 path: str | None = None) -> None:
+        self.server_seq = server_seq
+        self.local_seq = local_seq
+        super().__init__(message, url=url, path=path)
+
+
+class BundleError(FlightlogError):
+    """Making, importing or pruning with air-gap bundles (SPEC.md §18) cannot go on as
+    asked: records asked for were pruned, a ledger is unreadable, receipts disagree.
+    Nothing was written or deleted."""
+
+
+class BundleRefused(BundleError):
+    """A bundle or receipt that is truncated, tampered with or not one at all (SPEC.md
+    §18). ``path`` is the file, ``key`` the member concerned and ``offset`` the byte offset
+    in the file. Nothing of it was imported or acted on."""
