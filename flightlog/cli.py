@@ -434,6 +434,8 @@ def _bundle_parsers(sub: Any) -> None:
                    "running on it")
     p.add_argument("-o", "--output", default=".", metavar="DIR",
                    help="where the receipt is written (default: .)")
+    p.add_argument("--hold", metavar="DIR", help="where bundles that arrived ahead of "
+                   "their predecessor wait, retried by every import (default: OUTPUT/held)")
     p.set_defaults(func=cmd_import)
     p = sub.add_parser("prune", help="delete segments and attached files a receipt "
                        "acknowledges (never a run's last segment)")

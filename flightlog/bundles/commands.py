@@ -8,8 +8,11 @@ the target could not be reached mid-way (rerun: an import is idempotent).
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from flightlog.errors import BundleRefused, FlightlogError, FormatError, SyncError
 
@@ -87,8 +90,13 @@ def run_import(args: argparse.Namespace) -> int:
         return USAGE
     target: Target = (ServerTarget(args.server, args.token) if args.server
                       else DataDirTarget(args.data))
+    hold = Path(args.hold) if getattr(args, "hold", None) else Path(args.output) / "held"
+    named = {Path(p).resolve() for p in args.bundles}
+    waiting = [str(p) for p in sorted(hold.glob("*.flbundle")) if p.resolve() not in named]
+    for path in waiting:
+        print(f"retrying held bundle {path}")
     try:
-        bundles, refused = load_bundles(args.bundles, target)
+        bundles, refused = load_bundles([*args.bundles, *waiting], target)
         for exc in refused:
             print(f"REFUSED: {exc}  (nothing of it was imported)")
         if not bundles:
@@ -101,6 +109,7 @@ def run_import(args: argparse.Namespace) -> int:
             return INCOMPLETE
         receipt = make_receipt(bundles, outcomes, target)
         path = write_receipt(receipt, Path(args.output))
+        _hold_or_release(bundles, outcomes, hold)
     finally:
         target.close()
     worst = OK
@@ -123,6 +132,32 @@ def run_import(args: argparse.Namespace) -> int:
               + (f"  ({o.error})" if o.error else ""))
     print(f"wrote receipt {path}")
     return REFUSED if refused else worst
+
+
+def _hold_or_release(bundles: list[Any], outcomes: list[Any], hold: Path) -> None:
+    """A bundle that arrived ahead of its predecessor (its records start past what the
+    target holds) is kept in ``hold`` and imported again by every later import, until the
+    missing records have arrived and it is committed; then it is removed from there. So
+    bundles imported one by one, in any order, all end up committed."""
+    held_by_run = {(o.project, o.id): o.held for o in outcomes}
+    for bundle in bundles:
+        waiting = any(run.last_seq >= held_by_run.get((run.project, run.id), 0)
+                      for run in bundle.manifest.runs)
+        source = Path(bundle.path)
+        in_hold = source.parent.resolve() == hold.resolve()
+        if waiting and not in_hold:
+            hold.mkdir(parents=True, exist_ok=True)
+            kept = hold / f"{bundle.manifest.bundle_id}.flbundle"
+            partial = kept.with_suffix(".partial")
+            shutil.copyfile(source, partial)
+            with open(partial, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(partial, kept)
+            print(f"held       {source.name}: its records follow ones not imported yet; kept "
+                  f"as {kept} and imported again by the next import")
+        elif not waiting and in_hold:
+            source.unlink(missing_ok=True)
+            print(f"released   {source.name}: committed, no longer held")
 
 
 def run_prune(args: argparse.Namespace) -> int:

@@ -112,17 +112,22 @@ def test_sneakernet_rounds(tmp_path: Path, env: dict[str, str],
     assert status.returncode == 0, status.stdout + status.stderr
     assert "p/live" in status.stdout and f" {mark4} " in status.stdout
 
-    # Round 5: two bundles imported in the wrong order: the later first (a gap), then both.
+    # Round 5: two bundles imported one by one in the wrong order: the later first (a
+    # gap: it is held), then the earlier alone, which brings the held one in after it.
     log(300)
     b5 = bundle(env, root, disk)
     log(300)
     b6 = bundle(env, root, disk)
     result = imp(b6)
     assert result.returncode == 3, result.stdout + result.stderr
+    assert "held " in result.stdout, result.stdout
     assert held(data, "p", "live") == mark4
-    result = imp(b6, b5)
+    assert len(list((back / "held").glob("*.flbundle"))) == 1
+    result = imp(b5)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "released " in result.stdout, result.stdout
     assert held(data, "p", "live") == _end(b6)
+    assert not list((back / "held").glob("*.flbundle"))
 
     # Round 6: a truncated copy and a copy with one flipped byte are refused, naming the
     # member and the offset; the server's copy is untouched; the intact bundle then goes in.
