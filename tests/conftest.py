@@ -1,10 +1,12 @@
-"""Suite-wide hygiene: every test leaves no flightlog thread running behind it."""
+"""Suite-wide fixtures: no flightlog thread left running behind a test, an empty root, and
+the subprocesses a test started, killed at teardown."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,15 @@ def root(tmp_path: Path) -> Path:
     path = tmp_path / "runs"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Any]]:
+    """Subprocesses a test started (``Proc`` of tests/syncd/syncd_helpers.py): all are
+    SIGKILLed, then reaped, at teardown, whatever the test did."""
+    started: list[Any] = []
+    yield started
+    for proc in started:
+        proc.kill()
+    for proc in started:
+        proc.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,16 +27,6 @@ from syncd_helpers import Proc, Server
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in [k for k in os.environ if k.startswith("FLIGHTLOG_")]:
         monkeypatch.delenv(key)
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.kill()
-    for proc in started:
-        proc.close()
 
 
 @pytest.fixture

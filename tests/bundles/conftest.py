@@ -13,7 +13,7 @@ The sync tests' helpers (``tests/syncd/syncd_helpers.py``: ``Proc``, ``Server``,
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,16 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "syncd"))
 from syncd_helpers import Proc, Server, child_env
 
 WRITER = Path(__file__).resolve().parent / "writer.py"
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.kill()
-    for proc in started:
-        proc.close()
 
 
 @pytest.fixture

@@ -12,21 +12,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from syncd_helpers import TRAINER, Proc, Server, flightlog_cmd
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.kill()
-    for proc in started:
-        proc.close()
 
 
 @pytest.fixture
