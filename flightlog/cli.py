@@ -1,7 +1,8 @@
 """The ``flightlog`` command: ``ls``, ``show``, ``verify``, ``dump``, ``report``.
 
-Exit status: 0 on success; 1 when ``verify`` or ``dump`` found corruption; 2 on a usage
-error or a path that is not a run. ``bundle``, ``import`` and ``prune`` (across an air gap,
+Exit status: 0 on success; 1 when ``verify`` or ``dump`` found corruption, or ``status``
+was refused by the server (or, without one, a run was set aside); 2 on a usage error or a
+path that is not a run. ``bundle``, ``import`` and ``prune`` (across an air gap,
 :mod:`flightlog.bundles`) also exit 1 for a refused bundle or receipt and 3 when gaps
 remain or the server went away mid-way (rerun).
 """
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import FlightlogError
+from .errors import FlightlogError, ServerRejected
 
 
 def _human_size(n: int) -> str:
@@ -47,7 +48,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     root = Path(args.root) if args.root else default_root()
     if not root.exists():
-        print(f"flightlog ls: {root}: no such directory", file=sys.stderr)
+        import os
+
+        where = ("" if args.root else " ($FLIGHTLOG_DIR, the default without ROOT)"
+                 if os.environ.get("FLIGHTLOG_DIR") else
+                 " (the default without ROOT when $FLIGHTLOG_DIR is not set)")
+        shown = str(root) if root.is_absolute() or args.root else f"./{root}"
+        print(f"flightlog ls: no such directory: {shown}{where}", file=sys.stderr)
         return 2
     rows = [["PROJECT", "NAME", "ID", "STATUS", "STEPS", "SIZE", "CREATED"]]
     runs = []
@@ -75,6 +82,9 @@ def _fmt(value: Any) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from .format import azure_forms, open_run
 
+    if not Path(args.run_dir).exists():
+        print(f"flightlog show: no such directory: {args.run_dir}", file=sys.stderr)
+        return 2
     run = open_run(args.run_dir)
     history = run.history()
     lines = [
@@ -201,12 +211,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _syncer(args: argparse.Namespace, log: Any = None) -> Any:
+def _syncer(args: argparse.Namespace, log: Any = None, on_unreachable: Any = None,
+            verbose: bool = False) -> Any:
     from .syncd import HttpSyncClient, PositionStore, Syncer
 
     url, token = _server_and_token(args)
     client = HttpSyncClient(url, token, timeout=args.timeout)
-    return Syncer([Path(p) for p in args.paths], client, PositionStore(args.state), log=log)
+    return Syncer([Path(p) for p in args.paths], client, PositionStore(args.state), log=log,
+                  on_unreachable=on_unreachable, verbose=verbose)
 
 
 def _lost(shipper: Any) -> str:
@@ -221,8 +233,36 @@ def _lost(shipper: Any) -> str:
     return ""
 
 
+def _steps_and_files(run_dir: Path) -> tuple[str, str]:
+    """The run's history steps and attached files as read locally ("?" when unreadable):
+    records are the protocol's unit, steps and files the user's."""
+    from .format import open_run
+
+    try:
+        state = open_run(run_dir).state
+        return str(state.steps), str(len(state.files))
+    except FlightlogError:
+        return "?", "?"
+
+
+def _plural(count: str, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == "1" else "s")
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
-    syncer = _syncer(args)
+    until = _dt.datetime.now() + _dt.timedelta(seconds=args.retry_for)
+    said = False
+
+    def unreachable(error: str) -> None:
+        # Once, at once: a silent minute of retrying looks like a hang.
+        nonlocal said
+        if not said:
+            said = True
+            print(f"flightlog sync: cannot connect to the server ({error}); "
+                  f"retrying until {until:%H:%M:%S} (--retry-for {args.retry_for:g} s; "
+                  f"give --retry-for SECONDS to change that)", file=sys.stderr, flush=True)
+
+    syncer = _syncer(args, on_unreachable=unreachable)
     try:
         slots = syncer.sync_once(timeout=args.retry_for)
     finally:
@@ -239,7 +279,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         state = ("set aside" if slot.set_aside else "not acknowledged" if not delivered
                  else "damaged" if lost else "ok")
         reasons = "; ".join(r for r in (slot.error, lost) if r)
-        print(f"{state:16} {shipper.project}/{run_id}  {shipper.acked or 0} records "
+        steps, files = _steps_and_files(shipper.dir)
+        # Steps and files are only claimed shipped when every record is acknowledged.
+        what = (f"{_plural(steps, 'step')}, {_plural(files, 'file')}, " if delivered
+                else f"of {_plural(steps, 'step')}, {_plural(files, 'file')}: ")
+        print(f"{state:16} {shipper.project}/{run_id}  {what}{shipper.acked or 0} records "
               f"acknowledged" + (f"  ({reasons})" if reasons else ""))
     return 1 if failed else 0
 
@@ -248,7 +292,8 @@ def cmd_syncd(args: argparse.Namespace) -> int:
     import signal
 
     syncer = _syncer(args, log=lambda line: print(f"flightlog syncd: {line}",
-                                                  file=sys.stderr, flush=True))
+                                                  file=sys.stderr, flush=True),
+                     verbose=args.verbose)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: syncer.stop())
     print(f"flightlog syncd: shipping {', '.join(args.paths)} to {syncer.client.url}",
@@ -276,7 +321,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else os.environ.get("FLIGHTLOG_TOKEN")
     client = HttpSyncClient(url, token) if url else None
     positions = PositionStore(args.state)
-    rows = [["RUN", "LOCAL", "ACKED", "LAG", "AGE", "LAST ERROR"]]
+    refused = False
+    rows = [["RUN", "LOCAL", "ACKED", "LAG", "STEPS", "FILES", "AGE", "LAST ERROR"]]
     for root in args.paths:
         for run_dir in find_run_dirs(root):
             identity = run_identity(run_dir)
@@ -286,17 +332,28 @@ def cmd_status(args: argparse.Namespace) -> int:
             local = RunLogReader(run_dir).poll()
             local_seq = local[-1].seq + 1 if local else 0
             pos = positions.load(run_id)
-            acked, error = (pos.acked_seq, pos.last_error) if pos else (0, "never synced")
+            # Without a server, the last sync's figure stands only if that sync succeeded.
+            acked: int | None = 0 if pos is None else None if pos.last_error else pos.acked_seq
+            error = pos.last_error if pos else "never synced"
+            refused |= client is None and pos is not None and pos.set_aside
             if client is not None:
+                # Only what the server confirms now is shown as acknowledged: a refusal
+                # or no answer leaves it unknown ("?"), never the last remembered figure.
                 try:
-                    acked, error = client.position(project, run_id).next_seq, error
+                    acked, error = client.position(project, run_id).next_seq, ""
+                except ServerRejected as exc:
+                    acked, error, refused = None, str(exc), True
                 except FlightlogError as exc:
-                    error = str(exc)
+                    acked, error = None, str(exc)
             age = f"{time.time() - pos.updated:.0f}s" if pos else "-"
-            rows.append([f"{project}/{run_id}", str(local_seq), str(acked),
-                         str(local_seq - acked), age, error or "-"])
+            rows.append([f"{project}/{run_id}", str(local_seq),
+                         "?" if acked is None else str(acked),
+                         "?" if acked is None else str(local_seq - acked),
+                         *_steps_and_files(Path(run_dir)), age, error or "-"])
+    if client is not None:
+        client.close()
     print(_table(rows))
-    return 0
+    return 1 if refused else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -339,8 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dump)
     p = sub.add_parser("server", help="serve runs (embedded SQLite + files under --data)")
     p.add_argument("--data", required=True, help="storage directory")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "%(default)s: this machine only; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default "
+                   "%(default)s)")
     p.add_argument("--token", help="required bearer token (default $FLIGHTLOG_TOKEN)")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a host name the server answers for besides localhost, IP "
@@ -357,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     _sync_options(p)
     p.add_argument("--poll", type=float, help="scan every POLL seconds instead of using "
                    "filesystem events (NFS, Lustre); automatic where needed")
+    p.add_argument("-v", "--verbose", action="store_true", help="also a line for each "
+                   "shipping round that sent something (default: one line per run found, "
+                   "finished shipping, failing or recovering)")
     p.set_defaults(func=cmd_syncd)
     p = sub.add_parser("report", help="one self-contained HTML file of runs (run pages, and "
                        "their comparison): opens from disk without a network")
@@ -423,7 +485,7 @@ def _bundle_parsers(sub: Any) -> None:
                    "no receipt acknowledged so far")
     p.add_argument("--repeat", type=int, default=0, metavar="K", help="also hold again what "
                    "the last K bundles held (a one-way link: a lost bundle is covered by "
-                   "the next ones)")
+                   "the next ones; default %(default)s)")
     p.set_defaults(func=cmd_bundle)
     p = sub.add_parser("import", help="verify bundles in full, then commit them to a server "
                        "(idempotent, any order); writes a receipt")
@@ -451,11 +513,29 @@ def _version() -> str:
     return f"flightlog {__version__}"
 
 
+def _suggest_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """A misspelt subcommand: exit 2 naming the nearest ones (argparse alone lists all)."""
+    import difflib
+
+    commands = next(a for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in commands:
+        return
+    near = difflib.get_close_matches(word, list(commands), n=3, cutoff=0.6)
+    if near:
+        parser.print_usage(sys.stderr)
+        parser.exit(2, f"flightlog: unknown command {word!r}; did you mean "
+                       f"{' or '.join(repr(n) for n in near)}?\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["import"] and argv[1:2] and argv[1] in FOREIGN_SOURCES:
         return _import_foreign(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _suggest_command(parser, argv)
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except FlightlogError as exc:

@@ -132,6 +132,8 @@ def _rejected(answer: Answer) -> ServerRejected:
             next_seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
     except ValueError:
         pass
+    if answer.status_code == 401:  # the fix is the client's: say which setting holds it
+        message += " (give the server's token: --token or token=, or set FLIGHTLOG_TOKEN)"
     return ServerRejected(f"{answer.endpoint}: HTTP {answer.status_code} {code}: "
                           f"{message}".replace(":  :", ":"),
                           status_code=answer.status_code, code=code, next_seq=next_seq)

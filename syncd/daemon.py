@@ -34,6 +34,7 @@ class RunSlot:
     backoff: Backoff = field(default_factory=Backoff)
     error: str = ""
     set_aside: bool = False
+    shipped: bool = False  # "finished shipping" was said (again after a resume)
 
 
 class Syncer:
@@ -43,16 +44,23 @@ class Syncer:
         rescan_interval: seconds between full rescans (the truth; events only hint).
         log: called with a line for each run that starts failing, is set aside, or
             recovers (the daemon's stderr).
+        on_unreachable: called with the error each time the server stops answering
+            (answered, then not), once per such change.
+        verbose: also log a line for each shipping round that sent something (else one
+            line per run found, per run finished shipping, per error and recovery).
     """
 
     def __init__(self, roots: list[Path], client: SyncClient, positions: PositionStore, *,
-                 rescan_interval: float = 2.0, log: Callable[[str], None] | None = None
-                 ) -> None:
+                 rescan_interval: float = 2.0, log: Callable[[str], None] | None = None,
+                 on_unreachable: Callable[[str], None] | None = None,
+                 verbose: bool = False) -> None:
         self.roots = roots
         self.client = client
         self.positions = positions
         self.rescan_interval = rescan_interval
         self.log = log or (lambda line: None)
+        self.on_unreachable = on_unreachable or (lambda error: None)
+        self.verbose = verbose
         self.slots: dict[str, RunSlot] = {}
         self.reach = Reachability()  # the server's, shared by every run
         self._probe_turn = 0
@@ -78,9 +86,11 @@ class Syncer:
                 if slot is None:
                     self.slots[run_id] = RunSlot(RunShipper(
                         run_dir, run_id, project, self.client, self.positions))
+                    self.log(f"{project}/{run_id}: found at {run_dir}")
                 elif slot.shipper.dir != run_dir and not is_run_dir(slot.shipper.dir):
                     slot.shipper.relocate(run_dir)  # moved while we follow it
                     slot.set_aside, slot.error = False, ""
+                    self.log(f"{project}/{run_id}: moved to {run_dir}")
 
     def ship_round(self, deadline: float | None = None) -> bool:
         """Ship every run that is due, until ``deadline`` (monotonic) or a stop: with a
@@ -117,6 +127,7 @@ class Syncer:
                 if slot.error:
                     self.log(f"{self._name(slot)}: shipping again")
                 slot.error = ""
+                self._progress_lines(slot, progressed)
             except SyncError as exc:
                 if slot.shipper.delivered > delivered:
                     # It got somewhere before failing: backoff counts failures in a row.
@@ -135,6 +146,8 @@ class Syncer:
         if isinstance(exc, ServerRejected):
             self.reach.answered()
         if is_unreachable(exc):
+            if not self.reach.down:
+                self.on_unreachable(slot.error)
             delay = self.reach.failed()
             if first:
                 self.log(f"{self._name(slot)}: {slot.error} (the server does not answer: "
@@ -150,6 +163,16 @@ class Syncer:
             slot.shipper.position.set_aside = True
             self.positions.save(slot.shipper.position)
             self.log(f"{self._name(slot)}: set aside: {slot.error}")
+
+    def _progress_lines(self, slot: RunSlot, progressed: bool) -> None:
+        shipper = slot.shipper
+        if progressed and self.verbose:
+            self.log(f"{self._name(slot)}: sent; {shipper.acked} records acknowledged")
+        done = shipper.caught_up and shipper.writer_gone
+        if done and not slot.shipped:
+            self.log(f"{self._name(slot)}: finished shipping: all {shipper.acked} records "
+                     f"acknowledged, the writer has finished")
+        slot.shipped = done
 
     @staticmethod
     def _name(slot: RunSlot) -> str:

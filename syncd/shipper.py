@@ -315,6 +315,11 @@ class RunShipper:
         self.delivered += 1
 
     @property
+    def writer_gone(self) -> bool:
+        """The server was last told that the run's writer has gone (it finished or died)."""
+        return self._sent_writer_alive is False
+
+    @property
     def caught_up(self) -> bool:
         """Everything complete locally is acknowledged."""
         return self.acked is not None and not self._backlog

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from . import announce
 from .run import Config, Run, Summary, current, new_run_id, set_current
 
 __all__ = ["Config", "Run", "Summary", "current", "finish", "init", "log", "new_run_id"]
@@ -44,7 +45,7 @@ def _install_exit_hooks() -> None:
 
 def init(project: str, name: str | None = None, config: Mapping[str, Any] | None = None,
          tags: Any = None, dir: str | os.PathLike[str] | None = None, id: str | None = None,
-         resume: bool | str = False, **options: Any) -> Run:
+         resume: bool | str = False, quiet: bool = False, **options: Any) -> Run:
     """Start (or with ``resume=True``, continue) a run and make it the current one.
 
     Args:
@@ -56,6 +57,8 @@ def init(project: str, name: str | None = None, config: Mapping[str, Any] | None
         id: the run id (default: 8 random characters).
         resume: ``True`` continues run ``id`` if it exists (else starts it); ``"must"``
             requires it to exist. Steps and sequence numbers continue.
+        quiet: print nothing (else one line on stderr at the start and one at finish;
+            ``FLIGHTLOG_SILENT=1`` silences every run).
         options: ``flush_interval`` (seconds, default 0.1), ``segment_bytes``.
 
     Raises:
@@ -70,6 +73,9 @@ def init(project: str, name: str | None = None, config: Mapping[str, Any] | None
               resume=resume, **options)
     _install_exit_hooks()
     set_current(run)
+    if not announce.silenced(quiet):
+        run.announce = True
+        announce.started(run.project, run.id, run.name, run.dir, run.step)
     return run
 
 

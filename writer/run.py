@@ -96,6 +96,7 @@ class Run:
         self._last: dict[str, Any] = {}
         self._plain_keys: tuple[str, ...] = ()  # the last key tuple that passed _plain_keys
         self._step = 0
+        self.announce = False  # flightlog.init sets it: say so on stderr at finish
         self.dir.mkdir(parents=True, exist_ok=True)
         self._writer_lock = WriterLock(self.dir)
         self._writer_lock.acquire()
@@ -415,6 +416,10 @@ class Run:
         if self._writer.error is not None:
             raise WriterError(f"the background writer failed: {self._writer.error!r}",
                               path=str(self.dir)) from self._writer.error
+        if self.announce:
+            from .announce import finished
+
+            finished(self.project, self.id, self.dir, self._step, int(exit_code))
 
     complete = finish
 

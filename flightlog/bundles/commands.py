@@ -93,8 +93,8 @@ def run_import(args: argparse.Namespace) -> int:
     hold = Path(args.hold) if getattr(args, "hold", None) else Path(args.output) / "held"
     named = {Path(p).resolve() for p in args.bundles}
     waiting = [str(p) for p in sorted(hold.glob("*.flbundle")) if p.resolve() not in named]
-    for path in waiting:
-        print(f"retrying held bundle {path}")
+    for held in waiting:
+        print(f"retrying held bundle {held}")
     try:
         bundles, refused = load_bundles([*args.bundles, *waiting], target)
         for exc in refused:
