@@ -33,7 +33,11 @@ def test_show_draws_and_follows_a_live_run_in_a_real_kernel(tmp_path: Path) -> N
     client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
-    first = notebook.cells[0].outputs
+    outputs = notebook.cells[0].outputs
+    # init's one line on stderr (where the run goes), then the drawn page, nothing else.
+    said = [o for o in outputs if o["output_type"] == "stream"]
+    assert len(said) == 1 and said[0]["text"].startswith("flightlog: run nb/"), said
+    first = [o for o in outputs if o["output_type"] != "stream"]
     assert len(first) == 1 and first[0]["output_type"] == "display_data", first
     page = html.unescape(first[0]["data"]["text/html"])
     assert "<iframe" in first[0]["data"]["text/html"] and 'sandbox="allow-scripts' in page
