@@ -16,11 +16,12 @@ import flightlog
 ROWS = 2000
 
 
-def _client_run(tmp_path: Path) -> flightlog.LocalRun:
-    """About 800 KB of random floats: ~13 history frames of ~60 KB over ~4 segments."""
+def _client_run(tmp_path: Path, segment_bytes: int = 200_000) -> flightlog.LocalRun:
+    """About 800 KB of random floats: ≥ 13 history frames (64 KiB payloads at most) over
+    ~4 segments by default."""
     rng = random.Random(301)
     run = flightlog.init(project="p", id="r1", dir=tmp_path / "client",
-                         segment_bytes=200_000)
+                         segment_bytes=segment_bytes)
     for i in range(ROWS):
         run.log({"i": i, **{f"x{k}": rng.random() for k in range(50)}})
     run.finish()
@@ -140,7 +141,7 @@ def test_the_index_is_rebuilt_when_lost(tmp_path: Path) -> None:
 
 
 def test_a_batch_interrupted_by_a_crash_is_not_committed_at_all(tmp_path: Path) -> None:
-    client = _client_run(tmp_path)
+    client = _client_run(tmp_path, segment_bytes=8 << 20)  # one segment: all the frames
     storage = Storage(tmp_path / "server")
     index, frames = _segments(client)[0]
     first = storage.commit("p", "r1", index, b"".join(frames[:2])).next_seq
