@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flightlog.format._framing import Frame, encode_frame
+from flightlog.format.identity import run_identity
 from flightlog.format.reader import decode_frame
-from flightlog.format.records import RecordType, attached_blobs
+from flightlog.format.records import attached_blobs
 from flightlog.format.rundir import blob_path, writer_alive
 from flightlog.format.segment import SegmentTail, list_segments
 
@@ -348,28 +349,6 @@ def _take_batch(frames: list[Frame], acked: int) -> tuple[list[Frame], list[Fram
         batch.append(frame)
         size += len(frame.payload) + 28
     return batch, []
-
-
-def run_identity(run_dir: Path) -> tuple[str, str] | None:
-    """(project, run id) from the run's first records, or None if not written yet."""
-    segments = list_segments(run_dir)
-    if not segments:
-        return None
-    try:
-        frames = SegmentTail(segments[0][1], lambda e: None).poll()[:2]
-        run_id = project = None
-        for frame in frames:
-            for record in decode_frame(frame):
-                if record.type == RecordType.SEGMENT:
-                    run_id = record.body.get("run")
-                if record.type == RecordType.RUN:
-                    project = record.body.get("project")
-                    run_id = record.body.get("id", run_id)
-    except (FormatError, OSError):
-        return None
-    if isinstance(run_id, str) and isinstance(project, str):
-        return project, run_id
-    return None
 
 
 __all__ = ["LocalReadError", "RunShipper", "run_identity"]

@@ -23,10 +23,11 @@ from flightlog.errors import (
 )
 from flightlog.format._constants import FILE_HEADER_SIZE
 from flightlog.format._framing import Frame, scan_frames
+from flightlog.format.identity import run_identity
 from flightlog.format.reader import decode_frame
-from flightlog.format.records import RecordType, attached_blobs
+from flightlog.format.records import attached_blobs
 from flightlog.format.rundir import blob_path, check_name, writer_alive
-from flightlog.format.segment import SegmentTail, list_segments, parse_file_header
+from flightlog.format.segment import list_segments, parse_file_header
 
 from .manifest import PART_BYTES
 
@@ -81,7 +82,7 @@ def pruned_through(run_dir: Path) -> int:
 def identify(run_dir: Path) -> tuple[str, str] | None:
     """(project, run id) of a run directory: from its first records, or, when those were
     pruned, from the prune mark."""
-    found = _first_records_identity(run_dir)
+    found = run_identity(run_dir)
     if found is not None:
         return found
     try:
@@ -89,29 +90,6 @@ def identify(run_dir: Path) -> tuple[str, str] | None:
         return check_name(doc["project"], "project"), check_name(doc["id"], "run id")
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _first_records_identity(run_dir: Path) -> tuple[str, str] | None:
-    """From the ``segment`` and ``run`` records of the first segment (the sync daemon's
-    rule, :func:`flightlog.syncd.shipper.run_identity`, read here without importing the
-    sync stack and its HTTP client: a sender behind an air gap never needs them)."""
-    segments = list_segments(run_dir)
-    if not segments:
-        return None
-    run_id = project = None
-    try:
-        for frame in SegmentTail(segments[0][1], lambda e: None).poll()[:2]:
-            for record in decode_frame(frame):
-                if record.type == RecordType.SEGMENT:
-                    run_id = record.body.get("run")
-                elif record.type == RecordType.RUN:
-                    project = record.body.get("project")
-                    run_id = record.body.get("id", run_id)
-    except (FormatError, OSError):
-        return None
-    if isinstance(run_id, str) and isinstance(project, str):
-        return project, run_id
-    return None
 
 
 def plan_run(run_dir: Path, project: str, run_id: str, start_seq: int,
