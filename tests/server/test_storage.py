@@ -60,10 +60,12 @@ def test_a_repeated_batch_is_a_no_op(tmp_path: Path) -> None:
 
 
 def test_a_gap_is_refused_with_the_committed_mark(tmp_path: Path) -> None:
-    client = _client_run(tmp_path)
+    # One segment holds the whole run, so it has ≥ 13 frames however the writer batched
+    # (with small segments, a loaded machine's larger batches left the first one 4 frames).
+    client = _client_run(tmp_path, segment_bytes=8 << 20)
     storage = Storage(tmp_path / "server")
     index, frames = _segments(client)[0]
-    assert len(frames) >= 4
+    assert len(frames) >= 6
     first = storage.commit("p", "r1", index, b"".join(frames[:2])).next_seq
     with pytest.raises(Conflict) as caught:
         storage.commit("p", "r1", index, b"".join(frames[3:]))
@@ -113,7 +115,7 @@ def test_invalid_frames_are_refused_and_nothing_is_stored(tmp_path: Path) -> Non
 
 
 def test_a_torn_tail_from_a_server_crash_is_cut_on_load(tmp_path: Path) -> None:
-    client = _client_run(tmp_path)
+    client = _client_run(tmp_path, segment_bytes=8 << 20)  # one segment: ≥ 13 frames
     storage = Storage(tmp_path / "server")
     index, frames = _segments(client)[0]
     storage.commit("p", "r1", index, b"".join(frames[:3]))
