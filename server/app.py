@@ -55,7 +55,8 @@ from .limits import (
 from .security import HostPolicy, Sessions, install_guard
 from .storage import MAX_BATCH_BYTES, BadBatch, Conflict, Storage
 from .tablestream import arrow_stream_chunks, json_rows_chunks
-from .ui import authorized, is_public, login_redirect, mount_ui
+from .throttle import GuessThrottle
+from .ui import authorized, is_public, login_redirect, mount_ui, presents_credentials
 
 MAX_BLOB_CHUNK = 64 * 1024 * 1024
 MSGPACK = "application/msgpack"
@@ -74,6 +75,13 @@ def respond(request: Request, data: Any, status: int = 200) -> Response:
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def _too_many_guesses(wait: int) -> JSONResponse:
+    response = _error(429, "too-many-failures", f"too many failed authentications from "
+                      f"this address: retry in {wait} s", retry_after=wait)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 #: Gaps one frame batch may declare.
@@ -113,16 +121,25 @@ def create_app(data_dir: str, token: str | None = None, *, host: str | None = No
     install_error_handlers(app)
     sessions = Sessions(token, Path(data_dir) / "sessions" / "revoked") if token else None
 
+    throttle = app.state.guess_throttle = GuessThrottle.from_env()
+
     @app.middleware("http")
     async def authenticate(request: Request,
                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         # The API takes the bearer token or a browser's session cookie (ui.py, /login);
-        # pages send a browser without either to the login form.
-        if (token and sessions and not is_public(request.url.path)
-                and not authorized(request, token, sessions)):
-            if request.url.path.startswith("/api/"):
-                return _error(401, "unauthorized", "missing or invalid bearer token")
-            return login_redirect(request)
+        # pages send a browser without either to the login form. Wrong credentials are
+        # counted per client address and throttled (throttle.py).
+        if token and sessions and not is_public(request.url.path):
+            address = request.client.host if request.client else ""
+            wait = throttle.retry_after(address)
+            if wait:
+                return _too_many_guesses(wait)
+            if not authorized(request, token, sessions):
+                if presents_credentials(request):
+                    throttle.failed(address)
+                if request.url.path.startswith("/api/"):
+                    return _error(401, "unauthorized", "missing or invalid bearer token")
+                return login_redirect(request)
         return await call_next(request)
 
     @app.exception_handler(Conflict)

@@ -68,6 +68,11 @@ def authorized(request: Request, token: str, sessions: Sessions) -> bool:
     return cookie is not None and sessions.valid(cookie)
 
 
+def presents_credentials(request: Request) -> bool:
+    """The request offers a token or a session cookie (a wrong one is a guess: counted)."""
+    return bool(request.headers.get("authorization")) or COOKIE in request.cookies
+
+
 def login_redirect(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
@@ -247,8 +252,17 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None,
         next = fields.get("next", ["/"])[0]
         if token is None or sessions is None:
             return RedirectResponse(_safe_next(next), status_code=303)
+        throttle = request.app.state.guess_throttle
+        address = request.client.host if request.client else ""
+        wait = throttle.retry_after(address)
+        if wait:  # refused before the token is compared: a blocked guesser learns nothing
+            response = _login_form(next, f"Too many wrong tokens from this address: try "
+                                   f"again in {wait} s.", status=429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         if hmac.compare_digest(token_.encode(), token.encode()):
             return _logged_in(next, sessions, request.url.scheme == "https")
+        throttle.failed(address)
         return _login_form(next, "Wrong token.", status=401)
 
     @app.get("/logout", include_in_schema=False)

@@ -32,6 +32,7 @@ import pytest
 from flightlog.format._framing import encode_frame
 from flightlog.format.segment import SegmentTail, list_segments
 from ui_helpers import Proc, Server, run_cli
+from waiting import wait_until
 
 import flightlog
 from flightlog.charts import Chart
@@ -373,3 +374,36 @@ def test_requests_for_another_host_name_are_refused(secured: Secured) -> None:
         for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
             assert httpx.get(f"{url}/healthz", headers={"Host": host}).status_code == 200
     assert httpx.get(f"{secured.open_server.url}/api/v1/projects").status_code == 200
+
+
+def test_guessing_the_token_is_throttled_per_address(tmp_path: Path,
+                                                     procs: list[Proc]) -> None:
+    server = Server(tmp_path / "server", procs, token=TOKEN,
+                    env={"FLIGHTLOG_AUTH_FAILURES": "4", "FLIGHTLOG_AUTH_WINDOW": "3"}).start()
+    runs = f"{server.url}/api/v1/projects"
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(timeout=10.0) as http:
+        # No credential at all is not a guess: never counted, never throttled.
+        for _ in range(8):
+            assert http.get(runs).status_code == 401
+        assert http.get(runs, headers=right).status_code == 200
+        # Wrong bearer tokens and wrong typed tokens count alike, up to the limit ...
+        for _ in range(2):
+            assert http.get(runs, headers={"Authorization": "Bearer guess"}).status_code == 401
+        for _ in range(2):
+            form = http.post(f"{server.url}/login", data={"token": "guess", "next": "/"},
+                             headers={"Origin": server.url})
+            assert form.status_code == 401 and "Wrong token" in form.text
+        # ... then everything from this address is refused, even the right token, so a
+        # blocked guesser cannot tell a right guess from a wrong one.
+        blocked = http.get(runs, headers=right)
+        assert blocked.status_code == 429, blocked.text
+        assert 1 <= int(blocked.headers["Retry-After"]) <= 3
+        assert "too many failed authentications" in blocked.json()["message"]
+        login = http.post(f"{server.url}/login", data={"token": TOKEN, "next": "/"},
+                          headers={"Origin": server.url})
+        assert login.status_code == 429 and "Too many wrong tokens" in login.text
+        assert "flightlog_session" not in login.cookies
+        # Once the window has passed the right token works again.
+        wait_until(lambda: http.get(runs, headers=right).status_code == 200, timeout=15.0,
+                   what="the throttle to lift after its window", interval=0.2)
