@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -10,11 +11,15 @@ from typing import IO, Any
 from flightlog.errors import FileNotInRun, FormatError, RunNotFound
 
 from ._download import download_target, write_verified
+from .codesnapshot import MAX_MANIFEST_BYTES, CodeFile, parse_manifest, restore
+from .execution import ConsoleLine
+from .histograms import HistogramAt, histogram_keys, histograms_of
 from .mediaitem import MediaItem
 from .reader import Finding, RunLogReader
 from .rundir import blob_path, dir_size, is_run_dir, writer_alive
 from .segment import segment_path
 from .state import RunState
+from .taglabels import tag_labels
 
 
 class FlightlogWarning(UserWarning):
@@ -98,6 +103,12 @@ class LocalRun:
         return dict(self.state.tags)
 
     @property
+    def labels(self) -> list[str]:
+        """The tags as W&B lists them: ``name`` for a tag without a value (``tags=["a"]``),
+        ``name=value`` otherwise."""
+        return tag_labels(self.state.tags)
+
+    @property
     def summary(self) -> dict[str, Any]:
         return self.state.summary()
 
@@ -145,6 +156,24 @@ class LocalRun:
         """
         return self.state.history()
 
+    def histograms(self, key: str) -> list[HistogramAt]:
+        """The histograms logged under ``key`` (``flightlog.Histogram``, arrays, lists of
+        numbers; SPEC.md §9.1), one per step in step order: ``.step``, ``.edges``,
+        ``.counts``. Malformed stored histograms are left out with a FlightlogWarning.
+
+        Example:
+            >>> [(h.step, h.counts.sum()) for h in run.histograms("grads")]  # doctest: +SKIP
+        """
+        found, bad = histograms_of(self.state.chunks, key)
+        if bad:
+            warnings.warn(f"{bad} malformed histograms of {key!r} left out (SPEC.md §9.1)",
+                          FlightlogWarning, stacklevel=2)
+        return found
+
+    def histogram_keys(self) -> list[str]:
+        """The history keys holding histograms, in order of first appearance."""
+        return histogram_keys(self.state.chunks)
+
     def get_metrics(self) -> dict[str, Any]:
         """Azure semantics: name → value, or the list of values if logged more than once."""
         return self.state.get_metrics(self._open_blob)
@@ -190,6 +219,48 @@ class LocalRun:
         from flightlog.notebook import show
 
         return show(self)
+
+    # ------------------------------------------------------------ what the run ran
+
+    def console(self, overwritten: bool = False) -> list[ConsoleLine]:
+        """The console the script printed (``flightlog run``, SPEC.md §19.1): each line's
+        time, stream (``stdout``/``stderr``) and text, in the order read. A progress bar
+        rewritten with ``\\r`` is its final state; ``overwritten=True`` also returns the
+        throttled earlier states (``line.overwritten`` true)."""
+        lines = sorted(self.state.execution.console, key=lambda ln: ln.time)  # stable
+        return lines if overwritten else [ln for ln in lines if not ln.overwritten]
+
+    def system_metrics(self) -> Any:
+        """System metrics (SPEC.md §19.2) as a pyarrow Table: ``_timestamp``, then one
+        float64 column per W&B name (``system/cpu``, ``system/gpu.0.temp``, ...)."""
+        from .execution import system_table
+
+        return system_table(self.state.execution.system)
+
+    def environment(self) -> dict[str, Any] | None:
+        """What ran and where (SPEC.md §19.3): argv, cwd, host, user, Python, git,
+        GPUs, scheduler job ids, allow-listed environment variables; None without one."""
+        env = self.state.execution.environment
+        return dict(env) if env is not None else None
+
+    def code_files(self) -> list[CodeFile]:
+        """The files of the code snapshot (SPEC.md §19.4), [] without one.
+
+        Raises:
+            FormatError: the manifest is damaged or names an unsafe path."""
+        code = self.state.execution.code
+        if code is None:
+            return []
+        where = str(blob_path(self.dir, code.sha256))
+        with self._open_blob(code.sha256) as src:
+            data = src.read(MAX_MANIFEST_BYTES + 1)
+        if hashlib.sha256(data).hexdigest() != code.sha256:
+            raise FormatError("code manifest does not match its SHA-256", path=where)
+        return parse_manifest(data, where)
+
+    def restore_code(self, dest: str | os.PathLike[str]) -> list[Path]:
+        """Write the code snapshot's files under ``dest`` (each checked); their paths."""
+        return restore(self.code_files(), self._open_blob, Path(dest))
 
     # ------------------------------------------------------------ files
 

@@ -23,6 +23,10 @@ class RecordType(IntEnum):
     DROPPED = 13
     CHART = 14
     MEDIA = 15
+    CONSOLE = 16
+    SYSTEM = 17
+    ENVIRONMENT = 18
+    CODE = 19
 
 
 KNOWN_TYPES = frozenset(int(t) for t in RecordType)

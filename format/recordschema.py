@@ -64,6 +64,14 @@ def _any(v: Any) -> bool:
     return True
 
 
+def _uints(v: Any) -> bool:
+    return type(v) is list and all(type(x) is int and x >= 0 for x in v)
+
+
+def _stream(v: Any) -> bool:
+    return v in ("stdout", "stderr")
+
+
 #: type → {field: (check, what it must be)}; required fields in _REQUIRED.
 _FIELDS: dict[int, dict[str, tuple[Check, str]]] = {
     RecordType.SEGMENT: {"run": (_str, "str"), "index": (_uint, "uint"),
@@ -99,6 +107,14 @@ _FIELDS: dict[int, dict[str, tuple[Check, str]]] = {
                        "size": (_uint, "uint"), "caption": (_str, "str"),
                        "width": (_uint, "uint"), "height": (_uint, "uint"),
                        "step": (_uint, "uint"), "time": (_num, "a number")},
+    # SPEC.md §19: what the run ran.
+    RecordType.CONSOLE: {"stream": (_stream, "stdout or stderr"), "lines": (_strs, "array of str"),
+                         "times": (_array, "array"), "overwritten": (_uints, "array of uint")},
+    RecordType.SYSTEM: {"time": (_num, "a number"), "values": (_map, "map")},
+    RecordType.ENVIRONMENT: {"time": (_num, "a number"), "facts": (_map, "map")},
+    RecordType.CODE: {"sha256": (_str, "str"), "blobs": (_strs, "array of str"),
+                      "files": (_uint, "uint"), "bytes": (_uint, "uint"),
+                      "time": (_num, "a number")},
 }
 
 #: The fields a reader needs to derive the run (SPEC.md §8): all others are optional.
@@ -118,6 +134,10 @@ REQUIRED: dict[int, tuple[str, ...]] = {
     RecordType.DROPPED: ("records",),
     RecordType.CHART: ("key", "sha256", "spec"),
     RecordType.MEDIA: ("key", "kind", "mime", "sha256", "size"),
+    RecordType.CONSOLE: ("stream", "lines", "times"),
+    RecordType.SYSTEM: ("time", "values"),
+    RecordType.ENVIRONMENT: ("facts",),
+    RecordType.CODE: ("sha256",),
 }
 FIRST_RUN_REQUIRED = ("id", "project", "name", "created")
 

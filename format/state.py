@@ -28,6 +28,13 @@ from .columntype import (
     type_of_values,
     value_class,
 )
+from .execution import (
+    Execution,
+    apply_code,
+    apply_console,
+    apply_environment,
+    apply_system,
+)
 from .records import Record, RecordType, bad_attached_name, is_attached_name
 from .recordschema import body_problem
 
@@ -98,6 +105,8 @@ class RunState:
     chart_entries: dict[str, ChartEntry] = field(default_factory=dict)
     #: Every image, HTML page and plotly figure logged under each key, in order.
     media: dict[str, list[MediaEntry]] = field(default_factory=dict)
+    #: Console, system metrics, environment and code snapshot (SPEC.md §19).
+    execution: Execution = field(default_factory=Execution)
     #: The summary so far: every key's last logged or explicitly set value, in log order
     #: (a later log of a deleted or set key takes its place again).
     summary_values: dict[str, Any] = field(default_factory=dict)
@@ -228,6 +237,8 @@ class RunState:
     def _finish(self, body: dict[str, Any]) -> None:
         self.exit_code = int(body.get("exit_code", 0))
         self.finished_at = float(body.get("time", 0.0))
+        signal = body.get("signal")  # SPEC.md §19.5: flightlog run's script was killed
+        self.execution.exit_signal = signal if type(signal) is str else None
 
     def _dropped(self, body: dict[str, Any]) -> None:
         self.dropped += int(body["records"])
@@ -483,6 +494,10 @@ _HANDLERS: dict[int, Callable[[RunState, dict[str, Any]], None]] = {
     RecordType.CHART: RunState._chart,
     RecordType.MEDIA: RunState._media,
     RecordType.SEGMENT: lambda state, body: None,
+    RecordType.CONSOLE: lambda state, body: apply_console(state.execution, body),
+    RecordType.SYSTEM: lambda state, body: apply_system(state.execution, body),
+    RecordType.ENVIRONMENT: lambda state, body: apply_environment(state.execution, body),
+    RecordType.CODE: lambda state, body: apply_code(state.execution, body),
 }
 
 

@@ -509,6 +509,18 @@ BODIES: dict[int, Any] = {
         "key": KEY, "kind": st.sampled_from(["image", "html", "plotly"]), "mime": TEXT,
         "sha256": SHA, "size": UINT, "time": F64},
         optional={"caption": TEXT, "width": UINT, "height": UINT, "step": UINT}),
+    # SPEC.md §19: what the run ran (flightlog run, the system metrics sampler).
+    RecordType.CONSOLE: st.integers(0, 4).flatmap(lambda n: st.fixed_dictionaries({
+        "stream": st.sampled_from(["stdout", "stderr"]),
+        "lines": st.lists(TEXT, min_size=n, max_size=n),
+        "times": st.lists(F64, min_size=n, max_size=n)},
+        optional={"overwritten": st.lists(st.integers(0, 3), max_size=2)})),
+    RecordType.SYSTEM: st.fixed_dictionaries({
+        "time": F64, "values": st.dictionaries(KEY, F64, max_size=5)}),
+    RecordType.ENVIRONMENT: st.fixed_dictionaries({"time": F64, "facts": MAP}),
+    RecordType.CODE: st.fixed_dictionaries({
+        "sha256": SHA, "blobs": st.lists(SHA, max_size=3), "files": UINT, "bytes": UINT,
+        "time": F64}),
 }
 RECORDS = st.sampled_from(sorted(BODIES)).flatmap(
     lambda t: st.tuples(st.just(int(t)), BODIES[t]))

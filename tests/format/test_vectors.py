@@ -38,7 +38,7 @@ FROZEN_CASES = ["frame/ok-3-records", "frame/torn-tail", "frame/bad-length-crc",
 CASES_1_2 = ["header/bad-crc", "frame/corrupt-payload", "frame/resync-skipped",
              "frame/oversized-at-end", "history/column-types", "record/get-metrics",
              "record/bad-sha256-name", "record/bad-body", "record/config-tags",
-             "record/arrow-chart-media"]
+             "record/arrow-chart-media", "history/histogram-kinds"]
 SPEC_CASES = FROZEN_CASES + CASES_1_2
 # Format 1.2: whole run directories, run/<case>/ beside run/<case>.json.
 RUN_CASES = ["run/resume-config", "run/resume-crashed", "run/no-run-record",

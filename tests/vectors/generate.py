@@ -557,6 +557,44 @@ def history_column_types() -> tuple[bytes, dict[str, Any]]:
                      "lr": [0.1, 1e16], "later": 1e-05}))
 
 
+def histogram_kinds() -> tuple[bytes, dict[str, Any]]:
+    """What flightlog's writer writes for histograms (§9.1) and a key whose kind changed
+    (§9.2): read by §11.2 like any other values."""
+    seg, seq = started()
+    h0 = {"_type": "histogram", "bins": [0.0, 0.5, 1.0], "values": [1, 3]}
+    h1 = {"_type": "histogram", "bins": [-1.0, 0.0, 1.0, 2.0], "values": [0, 2.5, 1],
+          "nonfinite": 2}
+    first = history_body([0, 1], [T0, T0 + 1.0], {
+        "acc": ("f64", None, [0.5, 0.75]),
+        "grads": ("any", None, [h0, h1]),
+    })
+    second = history_body([2], [T0 + 2.0], {
+        "acc:str": ("any", None, ["diverged"]),
+    })
+    seg.frame([(3, first)], seq)
+    seg.frame([(3, second)], seq + 1)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 3.0})], seq + 2)
+    history = [
+        col("_step", "int64", [0, 1, 2]),
+        col("_timestamp", "float64", [T0, T0 + 1.0, T0 + 2.0]),
+        col("acc", "float64", [0.5, 0.75, None]),
+        col("grads", "string", [
+            '{"_type":"histogram","bins":[0.0,0.5,1.0],"values":[1,3]}',
+            '{"_type":"histogram","bins":[-1.0,0.0,1.0,2.0],"values":[0,2.5,1],'
+            '"nonfinite":2}', None]),
+        col("acc:str", "string", [None, None, "diverged"]),
+    ]
+    return case12(seg, section="§9.1, §9.2, §11.2", description=(
+        "Histograms as flightlog writes them: maps of _type 'histogram', bins (n + 1 "
+        "edges) and values (n counts) in an any column, read by §11.2 as a string column "
+        "of their JSON text. 'acc' was logged 0.5, 0.75 and then the str 'diverged', which "
+        "the writer put under the sibling key 'acc:str' (§9.2): 'acc' stays float64."),
+        expected=state(
+            history=history,
+            summary={"acc": 0.75, "grads": h1, "acc:str": "diverged"},
+            metrics={"acc": [0.5, 0.75], "grads": [h0, h1], "acc:str": "diverged"}))
+
+
 def get_metrics_case() -> tuple[bytes, dict[str, Any]]:
     seg, seq = started()
     seg.frame([(3, history_body([0, 1], [T0, T0 + 1.0], {
@@ -869,6 +907,7 @@ CASES_1_2 = {
     "record/bad-body": bad_record_bodies,
     "record/config-tags": config_and_tags,
     "record/arrow-chart-media": arrow_chart_media,
+    "history/histogram-kinds": histogram_kinds,
 }
 
 RUN_CASES = {
