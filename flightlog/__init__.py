@@ -48,8 +48,10 @@ from .errors import (
     WriterError,
 )
 from .format import FlightlogWarning, LocalRun, open_run
+from .histogram import Histogram
 from .media import Html, Image
 from .writer import Run, finish, init, log
+from .writer.valuetypes import ValueTypeChanged
 
 if _TYPE_CHECKING:
     from . import azureml, plot, sklearn
@@ -72,6 +74,7 @@ __all__ = [
     "FlightlogError",
     "FlightlogWarning",
     "FormatError",
+    "Histogram",
     "Html",
     "Image",
     "InvalidKey",
@@ -94,6 +97,7 @@ __all__ = [
     "TruncatedRecord",
     "UnsafeFileName",
     "UnsupportedVersion",
+    "ValueTypeChanged",
     "WorkspaceConfigError",
     "WriterClosed",
     "WriterError",

@@ -45,7 +45,8 @@ def _install_exit_hooks() -> None:
 
 def init(project: str, name: str | None = None, config: Mapping[str, Any] | None = None,
          tags: Any = None, dir: str | os.PathLike[str] | None = None, id: str | None = None,
-         resume: bool | str = False, quiet: bool = False, **options: Any) -> Run:
+         resume: bool | str = False, quiet: bool = False, system_metrics: bool = True,
+         system_metrics_interval: float = 15.0, **options: Any) -> Run:
     """Start (or with ``resume=True``, continue) a run and make it the current one.
 
     Args:
@@ -59,6 +60,10 @@ def init(project: str, name: str | None = None, config: Mapping[str, Any] | None
             requires it to exist. Steps and sequence numbers continue.
         quiet: print nothing (else one line on stderr at the start and one at finish;
             ``FLIGHTLOG_SILENT=1`` silences every run).
+        system_metrics: sample CPU, memory, disk, network and GPUs on a daemon thread
+            (``system`` records, SPEC.md §19.2; ``FLIGHTLOG_SYSTEM_METRICS=0`` turns it
+            off everywhere). Under ``flightlog run`` the runner samples instead.
+        system_metrics_interval: seconds between samples (default 15, W&B's).
         options: ``flush_interval`` (seconds, default 0.1), ``segment_bytes``.
 
     Raises:
@@ -69,14 +74,36 @@ def init(project: str, name: str | None = None, config: Mapping[str, Any] | None
         >>> run = flightlog.init(project="diabetes", config={"alpha": 0.1})  # doctest: +SKIP
         >>> run.log({"rmse": 57.2}); run.finish()
     """
+    if system_metrics:
+        from flightlog.system.sampler import check_interval
+
+        check_interval(system_metrics_interval)  # before the run exists
     run = Run(project=project, name=name, config=config, tags=tags, dir=dir, id=id,
               resume=resume, **options)
+    if system_metrics:
+        _start_system_metrics(run, system_metrics_interval)
     _install_exit_hooks()
     set_current(run)
-    if not announce.silenced(quiet):
+    if not announce.silenced(quiet) and run._attached is None:  # a runner says it itself
         run.announce = True
         announce.started(run.project, run.id, run.name, run.dir, run.step)
     return run
+
+
+def _start_system_metrics(run: Run, interval: float) -> None:
+    """The sampler of flightlog/system, writing through the run's own queue; stopped
+    first thing in ``finish``. Not for a run ``flightlog run`` attached (it samples)."""
+    if run._attached is not None or os.environ.get("FLIGHTLOG_SYSTEM_METRICS") == "0":
+        return
+    from flightlog.format.records import RecordType
+
+    from flightlog.system import Sampler
+
+    def emit(at: float, values: dict[str, float]) -> None:
+        run._queue(RecordType.SYSTEM, {"time": at, "values": values}, "system")
+
+    sampler = Sampler(emit, interval=interval, final_sample=False).start()
+    run._before_finish.append(sampler.stop)
 
 
 def _require_run() -> Run:

@@ -71,13 +71,16 @@ def ipc_file(table: Any, key: str = "", limits: ArrowLimits = TABLE_LIMITS) -> b
     return data
 
 
-def prepare(run_dir: Path, key: str, value: Any, step: int | None) -> Prepared:
-    """The records that store ``value`` under ``key`` (its files stored already)."""
+def prepare(run_dir: Path, key: str, value: Any, step: int | None,
+            now: float | None = None) -> Prepared:
+    """The records that store ``value`` under ``key`` (its files stored already);
+    ``now`` is their time (default: the current time)."""
     from flightlog import figures
     from flightlog.charts import Chart, Table
     from flightlog.media import Image, Plotly
 
-    now = time.time()
+    if now is None:
+        now = time.time()
     if isinstance(value, Chart):
         return [_chart(run_dir, key, value, step, now)]
     if isinstance(value, Table):

@@ -15,9 +15,9 @@ import socket
 import string
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from flightlog.format._constants import DEFAULT_SEGMENT_BYTES, MAX_PAYLOAD
 from flightlog.format._msgpack_codec import pack_record
@@ -42,6 +42,7 @@ from .history import HistoryBuffer
 from .lock import WriterLock
 from .rich import ipc_file, prepare, split_rich
 from .values import MAX_KEY_CHARS, check_key, flatten, plain, scalar
+from .valuetypes import KeyKinds
 
 _INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
 
@@ -51,6 +52,20 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 #: keeps the buffer to a fraction of a second of logging; this bound only matters while
 #: the writer thread is stuck in a write that does not return.
 MAX_BUFFERED_ROWS = 1_000_000
+
+
+if TYPE_CHECKING:
+    from flightlog.runner.channel import Attachment
+
+
+def _runner_attachment() -> Attachment | None:
+    """The runner's run when `flightlog run` started this process (and no run of this
+    process attached to it yet); imports the runner only then."""
+    if "FLIGHTLOG_RUNNER_FD" not in os.environ:
+        return None
+    from flightlog.runner.channel import attachment_from_env
+
+    return attachment_from_env()
 
 
 def new_run_id() -> str:
@@ -81,7 +96,16 @@ class Run:
                  None = None, tags: Any = None, dir: str | os.PathLike[str] | None = None,
                  id: str | None = None, resume: bool | str = False,
                  flush_interval: float = 0.1,
-                 segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+                 segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+                 created: float | None = None) -> None:
+        # Started by `flightlog run`: this run is the runner's, continued through its
+        # channel (flightlog/runner/channel.py); no lock, no segment of its own.
+        attached = _runner_attachment()
+        if attached is not None:
+            project, id, dir, resume = attached.project, attached.id, attached.root, True
+        self._attached = attached
+        #: Called first thing in finish() (the system metrics sampler's stop).
+        self._before_finish: list[Callable[[], None]] = []
         self.project = check_name(project, "project")
         self.id = check_name(id, "run id") if id is not None else new_run_id()
         self.dir = run_dir_for(dir if dir is not None else default_root(), self.project,
@@ -95,11 +119,13 @@ class Run:
         self._closed = False
         self._last: dict[str, Any] = {}
         self._plain_keys: tuple[str, ...] = ()  # the last key tuple that passed _plain_keys
+        self._kinds = KeyKinds()  # each history key's kind of value (valuetypes.py)
         self._step = 0
         self.announce = False  # flightlog.init sets it: say so on stderr at finish
         self.dir.mkdir(parents=True, exist_ok=True)
         self._writer_lock = WriterLock(self.dir)
-        self._writer_lock.acquire()
+        if attached is None:  # the runner holds the lock of an attached run
+            self._writer_lock.acquire()
         try:
             next_seq, next_segment, prior = self._read_prior() if resuming else (0, 0, None)
             self.name = name if name is not None else (prior.name if prior and prior.name
@@ -109,7 +135,9 @@ class Run:
             # Packed before the writer thread starts: a record too large fails init cleanly.
             run_record = self._packed(RecordType.RUN, {
                 "id": self.id, "project": self.project, "name": self.name,
-                "created": prior.created if prior and prior.created else time.time(),
+                # created=: an importer's source start time; a resumed run keeps its own.
+                "created": prior.created if prior and prior.created else
+                (float(created) if created is not None else time.time()),
                 "config": initial_config, "tags": initial_tags, "resumed": resuming,
                 "host": socket.gethostname(), "pid": os.getpid()}, "run")
             self._items.append(run_record)
@@ -117,7 +145,8 @@ class Run:
 
             segments = SegmentWriter(self.dir, self.id, next_seq=next_seq,
                                      next_segment=next_segment, segment_bytes=segment_bytes,
-                                     version=_version())
+                                     version=_version()) if attached is None else cast(
+                                         SegmentWriter, attached.sink())
             self._writer = BackgroundWriter(segments, self._take, interval=flush_interval,
                                             path=str(self.dir))
         except BaseException:
@@ -205,11 +234,14 @@ class Run:
     # ------------------------------------------------------------ logging
 
     def log(self, data: Any = None, step: Any = _MISSING, commit: bool | None = None, *,
-            name: str | None = None, value: Any = _MISSING, description: str = "") -> None:
+            name: str | None = None, value: Any = _MISSING, description: str = "",
+            timestamp: float | None = None) -> None:
         """Log metrics.
 
         W&B form: ``run.log({"rmse": 57.2})`` writes a history row at the current step
-        and advances it; ``step=`` and ``commit=False`` as in W&B.
+        and advances it; ``step=`` and ``commit=False`` as in W&B. ``timestamp=`` (seconds
+        since the epoch) is the row's wall time instead of now, for importers that keep a
+        source's original times (the row's ``_timestamp``, and the time of its media).
         Azure form: ``run.log("alpha", 0.1)`` (or ``name=, value=``) records one value of
         a metric without touching the step; logged again, the metric becomes a vector.
 
@@ -219,7 +251,10 @@ class Run:
             StepError: ``step`` below the current step.
             WriterClosed: after ``finish()``.
         """
-        if type(data) is dict and name is None and value is _MISSING:
+        if timestamp is not None:
+            self._log_row(dict(data) if isinstance(data, Mapping) else data,
+                          None if step is _MISSING else step, commit, float(timestamp))
+        elif type(data) is dict and name is None and value is _MISSING:
             self._log_row(data, None if step is _MISSING else step, commit)
         elif isinstance(data, str) or name is not None:
             key = check_key(data if isinstance(data, str) else name)
@@ -233,30 +268,39 @@ class Run:
             raise InvalidValue(f"run.log takes a dict or (name, value), got "
                                f"{type(data).__name__}")
 
-    def _log_row(self, data: dict[str, Any], step: Any, commit: bool | None) -> None:
+    def _log_row(self, data: dict[str, Any], step: Any, commit: bool | None,
+                 timestamp: float | None = None) -> None:
         self._check_open()
+        if not isinstance(data, dict):
+            raise InvalidValue(f"run.log(..., timestamp=) takes a dict, got "
+                               f"{type(data).__name__}")
         rich: dict[str, Any] = {}
         keys, values = tuple(data), tuple(data.values())
         # Fast path: flat dicts of str -> float/int need no conversion at all. Keys are
         # checked once per key tuple: a training loop logs the same keys every step.
-        if keys != self._plain_keys and _plain_keys(keys):
+        # A key tuple passes only with numbers that keep each key's kind (valuetypes.py).
+        if (keys != self._plain_keys and _plain_keys(keys) and _plain_values(values)
+                and self._kinds.all_numbers(keys)):
             self._plain_keys = keys
-        if keys != self._plain_keys or not _plain_values(values):
+        slow = keys != self._plain_keys or not _plain_values(values)
+        if slow:
             data, rich = split_rich(data)
             data = flatten(data)
-            keys, values = tuple(data), tuple(data.values())
         if step is None:
             at = self._step
             advance = commit is None or commit
         else:
             at = self._check_step(step)
             advance = bool(commit)
+        if slow:
+            data = self._kinds.route(data, at)  # a key's numbers stay numbers (SPEC §9.2)
+            keys, values = tuple(data), tuple(data.values())
         # Tables, charts and media become their own records (their files stored now);
         # any of them failing leaves this call without effect.
-        payloads = self._prepare_rich(rich, at) if rich else []
-        now = time.time()
+        now = time.time() if timestamp is None else timestamp
+        payloads = self._prepare_rich(rich, at, now) if rich else []
         # The backpressure check: one float comparison on the common path.
-        if now > self._writer.due:
+        if (now if timestamp is None else time.time()) > self._writer.due:
             self._catch_up()
         # A row even when every value was rich: the step exists in the history, as an
         # empty log({}) makes one.
@@ -271,9 +315,9 @@ class Run:
         for payload in payloads:
             self._queue_packed(payload)
 
-    def _prepare_rich(self, rich: dict[str, Any], at: int) -> list[bytes]:
+    def _prepare_rich(self, rich: dict[str, Any], at: int, now: float) -> list[bytes]:
         prepared = [(key, record) for key, value in rich.items()
-                    for record in prepare(self.dir, key, value, at)]
+                    for record in prepare(self.dir, key, value, at, now)]
         return [self._packed(rtype, body, key) for key, (rtype, body) in prepared]
 
     def _check_step(self, step: Any) -> int:
@@ -396,14 +440,25 @@ class Run:
         self._check_open()
         self._writer.wake()
 
-    def finish(self, exit_code: int = 0, *, timeout: float = 30.0) -> None:
+    def finish(self, exit_code: int | None = 0, *, timeout: float = 30.0,
+               timestamp: float | None = None, signal: str | None = None) -> None:
         """Write the ``finish`` record, flush, fsync, and release the run. Idempotent.
+        ``timestamp=``: the finish time instead of now (importers: the source's end time).
+        ``exit_code=None`` writes no ``finish`` record (an importer's source that recorded
+        no end): the run is released and reads as crashed (SPEC.md §11.7).
 
         A failing disk is retried for up to ``timeout`` seconds; what could not be written
         by then is reported in a log warning (never raised)."""
         if self._closed:
             return
-        self._queue(RecordType.FINISH, {"exit_code": int(exit_code), "time": time.time()})
+        for before in self._before_finish:
+            before()
+        if exit_code is not None:
+            body: dict[str, Any] = {"exit_code": int(exit_code), "time": time.time()
+                                    if timestamp is None else float(timestamp)}
+            if signal is not None:  # ``flightlog run``: the signal that ended the script
+                body["signal"] = str(signal)
+            self._queue(RecordType.FINISH, body)
         self._closed = True
         try:
             self._writer.stop(timeout)
@@ -419,7 +474,8 @@ class Run:
         if self.announce:
             from .announce import finished
 
-            finished(self.project, self.id, self.dir, self._step, int(exit_code))
+            finished(self.project, self.id, self.dir, self._step,
+                     1 if exit_code is None else int(exit_code))
 
     complete = finish
 

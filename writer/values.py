@@ -1,9 +1,10 @@
 """What a user may log, turned into the msgpack subset of SPEC.md §7.
 
 History values are scalars: int, float, bool, str, None, numpy scalars and 0-d arrays,
-and objects with ``.item()`` (framework tensors). Config, summary and rows take any JSON-
-like nesting of those. Anything else raises :class:`~flightlog.errors.InvalidValue`
-naming the key, before anything is written.
+and objects with ``.item()`` (framework tensors); and histograms: a ``flightlog.Histogram``,
+or a numpy array, tensor or list of numbers, which become one as in W&B. Config, summary
+and rows take any JSON-like nesting of those. Anything else raises
+:class:`~flightlog.errors.InvalidValue` naming the key, before anything is written.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def scalar(key: str, value: Any) -> Any:
         if shape not in ((), (1,), [1], []) and getattr(value, "size", 1) != 1:
             raise InvalidValue(
                 f"value of {key!r} is a {type(value).__name__} of shape {tuple(shape)}; "
-                f"log a scalar (use log_list or a table for sequences)", key=key)
+                f"log a scalar, a flightlog.Histogram of it, or use log_list or a table",
+                key=key)
         try:
             result = item()
         except (ValueError, RuntimeError, TypeError) as exc:
@@ -87,14 +89,45 @@ def flatten(data: Mapping[str, Any], prefix: str = "", out: dict[str, Any] | Non
     for key, value in data.items():
         check_key(key)
         full = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and value.get("_type") == "histogram":
+            out[full] = _histogram_map(full, value)  # W&B's exported form, as it is
+        elif isinstance(value, Mapping):
             flatten(value, full + "/", out, depth + 1)
         else:
             if not prefix and full in RESERVED_KEYS:
                 raise InvalidKey(f"{full!r} is reserved for the history's own column",
                                  key=full)
-            out[full] = scalar(full, value)
+            out[full] = history_value(full, value)
     return out
+
+
+def _histogram_map(key: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``{"_type": "histogram", "bins": edges, "values": counts}`` map (W&B's
+    ``Histogram.to_json``), checked as a Histogram is (SPEC.md §9.1)."""
+    from flightlog.histogram import Histogram
+
+    try:
+        pair = (value["values"], value["bins"])
+    except KeyError as exc:
+        raise InvalidValue(f"histogram map of {key!r} lacks {exc.args[0]!r}", key=key) from None
+    return Histogram(np_histogram=pair, key=key).to_record()
+
+
+def history_value(key: str, value: Any) -> Any:
+    """A history row's value: a scalar, or the map of a :class:`flightlog.Histogram`, which
+    numpy arrays, tensors and lists of numbers become as in W&B (SPEC.md §9.1)."""
+    if type(value) in _SCALARS:
+        return scalar(key, value)
+    from flightlog.histogram import as_histogram
+
+    histogram = as_histogram(key, value)
+    if histogram is not None:
+        return histogram.to_record()
+    if isinstance(value, (list, tuple)):
+        raise InvalidValue(f"value of {key!r} is a list that is not all numbers; log it with "
+                           f"run.log_list({key!r}, values), as a flightlog.Table, or as "
+                           f"numbers (it becomes a flightlog.Histogram)", key=key)
+    return scalar(key, value)
 
 
 def plain(key: str, value: Any, depth: int = 0) -> Any:

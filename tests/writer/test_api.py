@@ -244,25 +244,23 @@ def test_large_strings_and_rows_split_into_several_records(new_run: Any) -> None
     assert verify(run.dir)[0] == 0
 
 
-def test_bool_and_int_column_is_json_text_whatever_the_flush_timing(new_run: Any) -> None:
-    # SPEC §11: bool mixed with other kinds is "any other mix": a string column of JSON
-    # text, whether the values share a history chunk or not.
-    run = new_run(flush_interval=5.0)
-    run.log({"k": True})
-    run.log({"k": 5})
-    run.finish()
-    h = flightlog.open_run(run.dir).history()
-    assert h.schema.field("k").type == pa.string()
-    assert h["k"].to_pylist() == ["true", "5"]
-
-    run = new_run()
-    run.log({"k": True})
-    wait_until(lambda: flightlog.open_run(run.dir).history().num_rows == 1, what="flush")
-    run.log({"k": 5})
-    run.finish()
-    h = flightlog.open_run(run.dir).history()
-    assert h.schema.field("k").type == pa.string()
-    assert h["k"].to_pylist() == ["true", "5"]
+def test_bool_then_int_keeps_the_bool_column_whatever_the_flush_timing(new_run: Any) -> None:
+    # SPEC §9.2: a key keeps the kind of its first value; the int goes beside it, so the
+    # column is never the JSON-text mix of SPEC §11.2, whether the values share a history
+    # chunk or not.
+    for flush in (5.0, None):
+        run = new_run(flush_interval=5.0) if flush else new_run()
+        run.log({"k": True})
+        if not flush:
+            wait_until(lambda run=run: flightlog.open_run(run.dir).history().num_rows == 1,
+                       what="flush")
+        with pytest.warns(flightlog.ValueTypeChanged, match="'k' was logged as a bool"):
+            run.log({"k": 5})
+        run.finish()
+        h = flightlog.open_run(run.dir).history()
+        assert h.schema.field("k").type == pa.bool_()
+        assert h["k"].to_pylist() == [True, None]
+        assert h["k:number"].to_pylist() == [None, 5]
 
 
 # ---------------------------------------------------------------- W&B steps
@@ -616,16 +614,19 @@ def test_invalid_keys_raise_and_write_nothing(new_run: Any, tmp_path: Path) -> N
 def test_unsupported_values_raise_invalid_value(new_run: Any, bad: Any) -> None:
     run = new_run()
     run.log({"ok": 1})
-    with pytest.raises(flightlog.InvalidValue) as info:
-        run.log({"ok": 2, "weird_key": bad})
-    assert isinstance(info.value, TypeError)
-    assert isinstance(info.value, flightlog.FlightlogError)
-    assert "weird_key" in str(info.value) and info.value.key == "weird_key"
+    # Numbers in a list or array are a histogram in history, as in W&B (SPEC §9.1).
+    histogram = isinstance(bad, (list, tuple, np.ndarray))
+    if not histogram:
+        with pytest.raises(flightlog.InvalidValue) as info:
+            run.log({"ok": 2, "weird_key": bad})
+        assert isinstance(info.value, TypeError)
+        assert isinstance(info.value, flightlog.FlightlogError)
+        assert "weird_key" in str(info.value) and info.value.key == "weird_key"
+        with pytest.raises(flightlog.InvalidValue, match="nested_key"):
+            run.log({"outer": {"nested_key": bad}})
     with pytest.raises(flightlog.InvalidValue, match="azure_key"):
         run.log("azure_key", bad)
-    with pytest.raises(flightlog.InvalidValue, match="nested_key"):
-        run.log({"outer": {"nested_key": bad}})
-    if not isinstance(bad, (list, tuple, np.ndarray)):  # sequences are fine in config
+    if not histogram:  # sequences are fine in config
         with pytest.raises(flightlog.InvalidValue, match="cfg_key"):
             run.config.update({"cfg_key": bad})
         with pytest.raises(flightlog.InvalidValue, match="sum_key"):
