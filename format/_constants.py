@@ -8,7 +8,7 @@ from typing import Final
 #: SPEC.md §3.1: segment file header.
 FILE_MAGIC: Final = b"\x89FLSEG\r\n"
 FORMAT_MAJOR: Final = 1
-FORMAT_MINOR: Final = 2
+FORMAT_MINOR: Final = 3
 FILE_HEADER = struct.Struct("<8sHHI")
 FILE_HEADER_SIZE: Final = FILE_HEADER.size  # 16
 

@@ -109,6 +109,7 @@ def test_mask_edge_values() -> None:
 FILE_HEADER_V1_0 = bytes.fromhex("89464c5345470d0a 0100 0000 b2d8e277")
 FILE_HEADER_V1_1 = bytes.fromhex("89464c5345470d0a 0100 0100 77b53488")
 FILE_HEADER_V1_2 = bytes.fromhex("89464c5345470d0a 0100 0200 288e0657")
+FILE_HEADER_V1_3 = bytes.fromhex("89464c5345470d0a 0100 0300 ed6ef026")
 
 
 def test_file_header_bytes() -> None:
@@ -116,9 +117,10 @@ def test_file_header_bytes() -> None:
     assert len(head) == FILE_HEADER_SIZE == 16
     assert head[0:8] == b"\x89FLSEG\r\n" == bytes.fromhex("89464C5345470D0A")
     assert head[8:10] == b"\x01\x00"  # major 1, little-endian u16
-    assert head[10:12] == b"\x02\x00"  # minor 2 (SPEC.md 1.2)
+    assert head[10:12] == b"\x03\x00"  # minor 3 (SPEC.md 1.3)
     assert head[12:16] == le32(ref_mask(ref_crc32c(head[:12])))
-    assert head == FILE_HEADER_V1_2
+    assert head == FILE_HEADER_V1_3
+    assert encode_file_header(1, 2) == FILE_HEADER_V1_2
     assert encode_file_header(1, 1) == FILE_HEADER_V1_1
     assert encode_file_header(1, 0) == FILE_HEADER_V1_0
 
@@ -160,7 +162,7 @@ def test_unknown_major_version_is_unsupported(major: int) -> None:
     with pytest.raises(UnsupportedVersion) as info:
         parse_file_header(encode_file_header(major, 3), "seg")
     assert info.value.found == (major, 3)
-    assert info.value.supported == (1, 2)
+    assert info.value.supported == (1, 3)
     assert info.value.offset == 8
 
 

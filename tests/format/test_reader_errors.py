@@ -510,7 +510,7 @@ def test_future_major_version_is_unsupported_even_when_salvaging(run: Path,
     expect_strict(run, UnsupportedVersion, 8)
     with pytest.raises(UnsupportedVersion) as info:
         RunLogReader(run).poll()
-    assert info.value.found == (major, 2) and info.value.supported == (1, 2)
+    assert info.value.found == (major, 3) and info.value.supported == (1, 3)
     assert info.value.offset == 8
     with pytest.raises(UnsupportedVersion):
         open_run(run)
