@@ -26,24 +26,30 @@ def _require_extra() -> None:
                            f"'flightlog[server]' ({exc.name} is not installed)") from exc
 
 
-def create_app(data_dir: str | os.PathLike[str], token: str | None = None, *,
-               host: str | None = None, allowed_hosts: Sequence[str] = ()) -> Any:
-    """The ASGI application for ``data_dir`` (see :func:`flightlog.server.app.create_app`)."""
+def create_app(data_dir: str | os.PathLike[str] | None, token: str | None = None, *,
+               host: str | None = None, allowed_hosts: Sequence[str] = (),
+               db: str | None = None, store: str | None = None) -> Any:
+    """The ASGI application for ``data_dir`` (see :func:`flightlog.server.app.create_app`;
+    ``db`` and ``store``: the scaled backend, server/backends/)."""
     _require_extra()
     from .app import create_app as _create
 
-    return _create(str(data_dir), token, host=host, allowed_hosts=allowed_hosts)
+    return _create(None if data_dir is None else str(data_dir), token, host=host,
+                   allowed_hosts=allowed_hosts, db=db, store=store)
 
 
-def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
-          token: str | None = None, allowed_hosts: Sequence[str] = ()) -> None:
+def serve(data_dir: str | os.PathLike[str] | None, host: str = "127.0.0.1", port: int = 8080,
+          token: str | None = None, allowed_hosts: Sequence[str] = (), *,
+          db: str | None = None, store: str | None = None) -> None:
     """Run the server in this process until SIGINT/SIGTERM (``allowed_hosts``: host
     names it answers for besides localhost, IP addresses and ``host``)."""
     _require_extra()
     import uvicorn
 
-    app = create_app(data_dir, token, host=host, allowed_hosts=allowed_hosts)
+    app = create_app(data_dir, token, host=host, allowed_hosts=allowed_hosts, db=db,
+                     store=store)
     auth = "bearer token required" if token else "NO token: open to anyone who can connect"
-    print(f"flightlog server on http://{host}:{port}  data: {data_dir}  ({auth})",
+    where = f"data: {data_dir}" if db is None else f"db + store (cache: {data_dir})"
+    print(f"flightlog server on http://{host}:{port}  {where}  ({auth})",
           file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

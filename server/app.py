@@ -23,7 +23,6 @@ make the server do (Host names answered, cross-origin writes, sessions): securit
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -35,9 +34,13 @@ from flightlog.format.localrun import LocalRun
 from starlette.concurrency import run_in_threadpool
 
 from flightlog.errors import FlightlogError, FormatError, RunNotFound
+from flightlog.histchart import histogram_charts
 
+from .backends import BackendUnavailable, Overloaded, open_storage
+from .backends.admission import RETRY_AFTER, CommitGate
 from .chartdata import mount_chart_data
-from .index import BadQuery
+from .execution import mount_execution
+from .index import BadQuery, RunIndex
 from .limits import (
     COMMON_RESPONSES,
     FRAMES_RESPONSES,
@@ -102,8 +105,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return await read_body(request, limit)  # size bound and read timeout: limits.py
 
 
-def create_app(data_dir: str, token: str | None = None, *, host: str | None = None,
-               allowed_hosts: Sequence[str] = ()) -> FastAPI:
+def create_app(data_dir: str | None, token: str | None = None, *, host: str | None = None,
+               allowed_hosts: Sequence[str] = (), db: str | None = None,
+               store: str | None = None) -> FastAPI:
     """The ASGI app serving the runs stored under ``data_dir``.
 
     Args:
@@ -111,15 +115,17 @@ def create_app(data_dir: str, token: str | None = None, *, host: str | None = No
             when set; without it the server is open (keep it on 127.0.0.1).
         host, allowed_hosts: the address the server is bound to and the other names it
             answers for (``Host`` header; security.py's HostPolicy).
+        db, store: PostgreSQL and object-store URLs of the scaled backend (both, or
+            neither: backends/); ``data_dir`` is then the replica's disposable cache.
     """
     limits = ServerLimits.from_env()
-    storage = Storage(data_dir, partial_ttl=limits.partial_ttl)
+    storage = open_storage(data_dir, db=db, store=store, partial_ttl=limits.partial_ttl)
     app = FastAPI(title="flightlog", version="1", docs_url=None, redoc_url=None,
                   responses=COMMON_RESPONSES)
     app.state.storage = storage
     app.state.limits = limits
     install_error_handlers(app)
-    sessions = Sessions(token, Path(data_dir) / "sessions" / "revoked") if token else None
+    sessions = Sessions(token, storage.root / "sessions" / "revoked") if token else None
 
     throttle = app.state.guess_throttle = GuessThrottle.from_env()
 
@@ -150,6 +156,18 @@ def create_app(data_dir: str, token: str | None = None, *, host: str | None = No
     async def bad_batch(request: Request, exc: BadBatch) -> Response:
         return _error(400, "invalid", exc.message)
 
+    @app.exception_handler(BackendUnavailable)
+    async def unavailable(request: Request, exc: BackendUnavailable) -> Response:
+        response = _error(503, "unavailable", exc.message)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> Response:
+        response = _error(429, "overloaded", exc.message, retry_after=RETRY_AFTER)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
+
     @app.exception_handler(BadQuery)
     async def bad_query(request: Request, exc: BadQuery) -> Response:
         return _error(400, "bad-query", exc.message)
@@ -170,21 +188,18 @@ def create_app(data_dir: str, token: str | None = None, *, host: str | None = No
     _query_routes(app, storage)
     mount_ui(app, storage, token, sessions)
     mount_chart_data(app, storage)
+    mount_execution(app, storage)  # flightlog run: console, system metrics, environment
     # Outermost (added last): Host and cross-origin checks run before anything else.
     install_guard(app, HostPolicy(host, allowed_hosts))
     return app
 
 
 def _sync_routes(app: FastAPI, storage: Storage) -> None:
+    gate = CommitGate.for_backend(scaled=not isinstance(storage.index, RunIndex))
     @app.get("/api/v1/runs/{project}/{run_id}/sync")
     def sync_position(project: ProjectName, run_id: RunId) -> dict[str, Any]:
         """The committed high-water mark: the next sequence number the server expects."""
-        if not storage.exists(project, run_id):
-            return {"next_seq": 0, "segment": -1}
-        with storage.lock(project, run_id):
-            run = storage.load(project, run_id)
-            return {"next_seq": run.next_seq, "segment": run.segment,
-                    "gaps": [list(g) for g in run.gaps]}
+        return storage.position(project, run_id)
 
     @app.post("/api/v1/runs/{project}/{run_id}/frames",
               responses={**UPLOAD_RESPONSES, **FRAMES_RESPONSES})
@@ -201,10 +216,11 @@ def _sync_routes(app: FastAPI, storage: Storage) -> None:
             raise HTTPException(400, "allow_gap is no longer accepted: declare each lost "
                                      "range as gap=FIRST-LAST (upgrade the client)")
         gaps = [_parse_gap(g) for g in gap]
-        body = await _read_body(request, MAX_BATCH_BYTES)
-        alive = None if writer is None else writer == "alive"
-        done = await run_in_threadpool(storage.commit, project, run_id, segment, body,
-                                       gaps=gaps, writer_alive=alive)
+        with gate.admit():  # 429 past the replica's bound (backends/admission.py)
+            body = await _read_body(request, MAX_BATCH_BYTES)
+            alive = None if writer is None else writer == "alive"
+            done = await run_in_threadpool(storage.commit, project, run_id, segment, body,
+                                           gaps=gaps, writer_alive=alive)
         return respond(request, {"next_seq": done.next_seq, "segment": done.segment,
                                  "accepted": done.accepted, "skipped": done.skipped})
 
@@ -321,6 +337,8 @@ def _query_routes(app: FastAPI, storage: Storage) -> None:
                     out[name]["error"] = (exc.message if isinstance(exc, FlightlogError)
                                           else f"its data file cannot be read "
                                                f"({type(exc).__name__})")
+            # Histogram keys drawn as TensorBoard's distributions (flightlog/histchart.py).
+            out.update(histogram_charts(view, list(out)))
             return out
 
         return respond(request, storage.read(project, run_id, read))
