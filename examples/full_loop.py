@@ -2,7 +2,7 @@
 best run through the server and download its model (the seed 004 tutorial), and write an
 offline HTML report of every run.
 
-    python examples/full_loop.py [--workdir flightlog-demo] [--serve]
+    python examples/full_loop.py [--workdir flightlog-demo] [--serve] [--fresh]
 
 With ``--serve`` the server keeps running afterwards (Ctrl-C stops it) so that its web UI
 can be browsed.
@@ -59,12 +59,14 @@ def main() -> None:
     parser.add_argument("--workdir", default="flightlog-demo")
     parser.add_argument("--serve", action="store_true",
                         help="keep the server (and its web UI) running at the end")
+    parser.add_argument("--fresh", action="store_true",
+                        help="train every alpha again even if finished runs are there")
     args = parser.parse_args()
     work = Path(args.workdir)
     runs, data, state = work / "runs", work / "server-data", work / "sync-state"
 
     print("1. training offline (no server anywhere)")
-    train(runs)
+    train(runs, args.fresh)  # a second run reuses the finished runs (and says so)
 
     port, token = free_port(), secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"

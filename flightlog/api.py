@@ -95,6 +95,8 @@ class RunLike(Protocol):
     def config(self) -> dict[str, Any]: ...
     @property
     def tags(self) -> dict[str, str | None]: ...
+    @property
+    def labels(self) -> list[str]: ...
     def history(self) -> Any: ...
     def get_metrics(self) -> dict[str, Any]: ...
     def tables(self) -> dict[str, Any]: ...
@@ -188,6 +190,13 @@ class RemoteRun:
     @property
     def tags(self) -> dict[str, str | None]:
         return dict(self._field("tags", dict))
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags as W&B lists them: ``name``, or ``name=value`` for a tag with one."""
+        from .format.taglabels import tag_labels
+
+        return list(tag_labels(self.tags))
 
     def history(self) -> Any:
         """A ``pyarrow.Table``, served as Arrow."""

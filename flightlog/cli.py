@@ -36,6 +36,21 @@ def _when(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def _cell(text: str, limit: int = 60) -> str:
+    """``text`` for a table cell: control characters escaped, at most ``limit`` long."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[:limit - 1] + "…"
+
+
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -56,18 +71,25 @@ def cmd_ls(args: argparse.Namespace) -> int:
         shown = str(root) if root.is_absolute() or args.root else f"./{root}"
         print(f"flightlog ls: no such directory: {shown}{where}", file=sys.stderr)
         return 2
-    rows = [["PROJECT", "NAME", "ID", "STATUS", "STEPS", "SIZE", "CREATED"]]
+    from .format.runtimes import run_times
+
+    rows = [["PROJECT", "NAME", "ID", "STATUS", "STEPS", "SIZE", "CREATED", "DURATION",
+             "UPDATED"]]
     runs = []
     for run_dir in find_run_dirs(root):
         try:
             run = open_run(run_dir)
+            took, updated = run_times(run.state)
             runs.append((run.created or 0.0, [run.project, run.name, run.id, run.status,
                                               str(run.steps), _human_size(run.size),
-                                              _when(run.created)]))
+                                              _when(run.created), _duration(took),
+                                              _when(updated)]))
         except FlightlogError as exc:
             runs.append((0.0, [run_dir.parent.name, "?", run_dir.name, "unreadable", "-",
-                               "-", str(exc)]))
-    rows.extend(row for _, row in sorted(runs, key=lambda r: r[0]))
+                               "-", str(exc), "-", "-"]))
+    # Names and messages come from the runs (untrusted): no control characters reach the
+    # terminal, and a long name cannot push the table apart.
+    rows.extend([_cell(c) for c in row] for _, row in sorted(runs, key=lambda r: r[0]))
     if len(rows) == 1:
         print(f"no runs under {root}")
         return 0
@@ -76,6 +98,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, dict) and value.get("_type") == "histogram":
+        bins = value.get("bins")
+        if isinstance(bins, list) and len(bins) >= 2:
+            return f"histogram of {len(bins) - 1} bins [{bins[0]:g}, {bins[-1]:g}]"
     return json.dumps(value, default=str) if not isinstance(value, str) else value
 
 
@@ -96,12 +122,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"size      {_human_size(run.size)}",
     ]
     sections: list[tuple[str, dict[str, Any]]] = [
-        ("config", run.config), ("summary", run.summary), ("tags", run.tags)]
+        ("config", run.config), ("summary", run.summary)]
     for title, mapping in sections:
         lines.append(f"{title}:" + ("" if mapping else " (none)"))
         lines.extend(f"  {k} = {_fmt(v)}" for k, v in mapping.items())
+    lines.append("tags: " + (", ".join(run.labels) or "(none)"))  # as W&B lists them
     metric_cols = [c for c in history.column_names if not c.startswith("_")]
     lines.append("history columns: " + (", ".join(metric_cols) or "(none)"))
+    histograms = run.histogram_keys()
+    lines.append("histograms: " + (", ".join(
+        f"{k} ({_plural(str(len(run.histograms(k))), 'step')})" for k in histograms)
+        or "(none)"))
     metrics = run.get_metrics()
     state = run.state
     # Azure's forms, named as the UI draws them (format/azure_forms.py).
@@ -132,6 +163,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                                          state.files.values()) or "(none)"))
     if run.dropped:
         lines.append(f"dropped records: {run.dropped} (the disk failed for too long)")
+    from .runner.command import describe as describe_execution
+
+    lines.extend(describe_execution(run))  # flightlog run: environment, code, console
     for finding in run.findings:
         lines.append(f"corruption: {finding.kind}: {finding.error}")
     print("\n".join(lines))
@@ -206,8 +240,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     from .server import serve
 
     token = args.token if args.token is not None else os.environ.get("FLIGHTLOG_TOKEN")
+    if (args.db is None) != (args.store is None):
+        raise SystemExit("flightlog server: give both --db and --store, or neither")
+    if args.db is None and args.data is None:
+        raise SystemExit("flightlog server: give --data DIR (or --db and --store)")
     serve(args.data, host=args.host, port=args.port, token=token or None,
-          allowed_hosts=args.allowed_host)
+          allowed_hosts=args.allowed_host, db=args.db, store=args.store)
     return 0
 
 
@@ -218,7 +256,8 @@ def _syncer(args: argparse.Namespace, log: Any = None, on_unreachable: Any = Non
     url, token = _server_and_token(args)
     client = HttpSyncClient(url, token, timeout=args.timeout)
     return Syncer([Path(p) for p in args.paths], client, PositionStore(args.state), log=log,
-                  on_unreachable=on_unreachable, verbose=verbose)
+                  on_unreachable=on_unreachable, verbose=verbose,
+                  rescan_interval=getattr(args, "rescan", None) or 2.0)
 
 
 def _lost(shipper: Any) -> str:
@@ -262,9 +301,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
                   f"retrying until {until:%H:%M:%S} (--retry-for {args.retry_for:g} s; "
                   f"give --retry-for SECONDS to change that)", file=sys.stderr, flush=True)
 
+    from flightlog.syncd.syncprogress import SyncProgress
+
     syncer = _syncer(args, on_unreachable=unreachable)
     try:
-        slots = syncer.sync_once(timeout=args.retry_for)
+        with SyncProgress(syncer):  # a bar on a terminal's stderr only
+            slots = syncer.sync_once(timeout=args.retry_for)
     finally:
         syncer.client.close()
     if not slots:
@@ -395,7 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_dump)
     p = sub.add_parser("server", help="serve runs (embedded SQLite + files under --data)")
-    p.add_argument("--data", required=True, help="storage directory")
+    p.add_argument("--data", help="storage directory (with --db/--store: this replica's "
+                   "disposable cache; default a temporary directory)")
+    p.add_argument("--db", metavar="URL", help="PostgreSQL (postgresql://...): with --store, "
+                   "the scaled backend, many replicas behind one URL (extra 'scale')")
+    p.add_argument("--store", metavar="URL", help="object store: s3://BUCKET/PREFIX"
+                   "[?endpoint=http://HOST:PORT] (with --db)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "%(default)s: this machine only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default "
@@ -416,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     _sync_options(p)
     p.add_argument("--poll", type=float, help="scan every POLL seconds instead of using "
                    "filesystem events (NFS, Lustre); automatic where needed")
+    p.add_argument("--rescan", type=float, default=2.0, help="with filesystem events: "
+                   "seconds between full rescans, which catch what events missed "
+                   "(default 2)")
     p.add_argument("-v", "--verbose", action="store_true", help="also a line for each "
                    "shipping round that sent something (default: one line per run found, "
                    "finished shipping, failing or recovering)")
@@ -434,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default $FLIGHTLOG_BUNDLE_STATE, else ~/.local/state/flightlog/bundles)")
     p.set_defaults(func=cmd_status)
     _bundle_parsers(sub)
+    from .runner.command import add_parser as add_run_parser
+
+    add_run_parser(sub)
+    from .exporters.cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 
@@ -461,9 +517,10 @@ FOREIGN_SOURCES = ("wandb", "tensorboard", "mlflow")
 
 
 def _import_foreign(argv: Sequence[str]) -> int:
-    print(f"flightlog import {argv[0]}: importing from {argv[0]} is not available in this "
-          f"version", file=sys.stderr)
-    return 2
+    """``flightlog import wandb|tensorboard|mlflow ...`` (:mod:`flightlog.importers`)."""
+    from .importers.cli import main as import_main
+
+    return import_main(argv)
 
 
 def _bundle_parsers(sub: Any) -> None:

@@ -21,12 +21,17 @@ The tree (each class says in its docstring whether the condition is recoverable)
         WriterClosed                            log/upload after finish()
         RunLocked                               another live writer owns the run directory
       RunNotFound(FlightlogError, FileNotFoundError)
+      RunnerError                               flightlog run cannot start the script
+        SnapshotTooLarge                        the code snapshot is over its caps
       FileNotInRun(FlightlogError, KeyError)    download_file of a name never uploaded
       UnsafeFileName(FlightlogError, ValueError) a file name that cannot name a local file
       MissingExtra(FlightlogError, ImportError) an optional dependency is not installed
+      ExportError                               an export (Parquet, MLflow) cannot go on
       BundleError                               an air-gap bundle, receipt or prune failed
         BundleRefused                           a truncated/tampered/foreign bundle or receipt
       WorkspaceConfigError(FlightlogError, ValueError) a workspace config file that is wrong
+      ForeignFormatError(FlightlogError, ValueError) another tool's file (TFRecord, .wandb,
+                                                 mlruns) that is malformed; importers report it
       SyncError                                 shipping runs to a server failed
         TransportError                          connection, timeout: retried with backoff
         ServerRejected                          an HTTP error answer; has .status_code, .code
@@ -52,8 +57,10 @@ __all__ = [
     "ChecksumMismatch",
     "CorruptPayload",
     "CorruptRecord",
+    "ExportError",
     "FileNotInRun",
     "FlightlogError",
+    "ForeignFormatError",
     "FormatError",
     "InvalidKey",
     "InvalidValue",
@@ -62,9 +69,11 @@ __all__ = [
     "RunDiverged",
     "RunLocked",
     "RunNotFound",
+    "RunnerError",
     "SequenceError",
     "ServerProtocolError",
     "ServerRejected",
+    "SnapshotTooLarge",
     "StepError",
     "SyncError",
     "TransportError",
@@ -232,6 +241,12 @@ class MissingExtra(FlightlogError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
 
+class ExportError(FlightlogError):
+    """An export (``flightlog export parquet``/``mlflow``) cannot go on: its manifest or
+    ledger (``path``) is damaged, or the target refused what was sent. What was written
+    before stays consistent; fix the cause and rerun (exports are incremental)."""
+
+
 class WorkspaceConfigError(FlightlogError, ValueError):
     """A workspace config file (``flightlog.azureml``) that cannot be used: unreadable, not
     a JSON object, too large, an unknown key or a value of the wrong type. ``path`` names
@@ -300,3 +315,21 @@ class BundleRefused(BundleError):
     """A bundle or receipt that is truncated, tampered with or not one at all (SPEC.md
     §18). ``path`` is the file, ``key`` the member concerned and ``offset`` the byte offset
     in the file. Nothing of it was imported or acted on."""
+
+
+class ForeignFormatError(FlightlogError, ValueError):
+    """Bytes of another tool's file (a TFRecord event file, a ``.wandb`` log, an ``mlruns``
+    store) that do not follow that tool's format: a bad varint, a length past the end, a
+    checksum mismatch. ``path`` and ``offset`` say where. Importers keep everything intact
+    before it and report the finding; nothing is raised out of ``flightlog import``."""
+
+
+class RunnerError(FlightlogError):
+    """``flightlog run`` cannot start the script as asked (a command that does not
+    exist, an outputs or snapshot directory that is not a directory). Nothing ran."""
+
+
+class SnapshotTooLarge(RunnerError):
+    """The code snapshot's directory holds more than the caps allow (300 MB, 2,000
+    files, as Azure's); the message lists the largest offenders and how to leave them
+    out (``.flightlogignore``, ``--snapshot DIR``, ``--no-snapshot``). Nothing ran."""

@@ -283,6 +283,10 @@ def run_data(run: Any) -> dict[str, Any]:
                         "spec": cleaned}
         if removed:
             charts[name]["removed"] = removed
+    if hasattr(run, "histogram_keys"):  # histogram keys drawn as distributions
+        from .histchart import histogram_charts
+
+        charts.update(histogram_charts(run, list(charts)))
     blobs: dict[str, str] = {}
     media: dict[str, list[dict[str, Any]]] = {}
     for name, items in (run.media() if hasattr(run, "media") else {}).items():
@@ -313,7 +317,13 @@ def run_data(run: Any) -> dict[str, Any]:
         from flightlog.server.series import vector_series
 
         vectors = vector_series(state.metrics, state.lists, REPORT_POINTS)
+    execution = {}
+    if state is not None and hasattr(run, "system_metrics"):
+        from flightlog.server.execution import execution_data
+
+        execution = execution_data(run, REPORT_POINTS)
     return {"detail": jsonable(detail), "series": _history_series(history),
+            "execution": execution,
             "vectors": vectors,
             "charts": jsonable(charts), "media": jsonable(media), "tables": tables,
             "table_rows": table_sizes,

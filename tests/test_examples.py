@@ -61,3 +61,18 @@ def test_charts_example_logs_every_seed_chart(tmp_path: Path) -> None:
     assert {"elbow_curve", "silhouette_plot"} <= set(runs["clusterer"].charts())
     # flightlog show (run by the example) lists what was logged.
     assert "my_custom_plot_id  line" in result.stdout and "predictions" in result.stdout
+
+
+def test_script_run_example_runs_seed_003_under_flightlog_run(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "script_run.py"), "--workdir",
+                             str(tmp_path / "demo")], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alpha is 0.95, and mse is" in result.stdout  # the console, tee'd
+    (run_dir,) = (tmp_path / "demo" / "flightlog" / "train-on-local").iterdir()
+    run = flightlog.open_run(run_dir)
+    assert run.status == "finished" and len(run.get_metrics()["mse"]) == 20
+    assert len([n for n in run.get_file_names() if n.startswith("outputs/ridge_")]) == 20
+    assert [f.path for f in run.code_files()] == ["mylib.py", "train.py"]
+    assert run.console()[-1].text.startswith("alpha is 0.95")
+    assert "best alpha 0.40" in result.stdout

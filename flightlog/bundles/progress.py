@@ -8,12 +8,17 @@ import sys
 from typing import Any
 
 
+def progress_enabled() -> bool:
+    """Bars are drawn only on a terminal's stderr, unless ``FLIGHTLOG_PROGRESS=0``."""
+    return sys.stderr.isatty() and os.environ.get("FLIGHTLOG_PROGRESS") != "0"
+
+
 class Progress:
     """Bytes done out of a known total; a no-op when off."""
 
     def __init__(self, total: int, what: str) -> None:
         self._bar: Any = None
-        if total > 0 and sys.stderr.isatty() and os.environ.get("FLIGHTLOG_PROGRESS") != "0":
+        if total > 0 and progress_enabled():
             try:
                 from tqdm import tqdm
             except ImportError:  # a core dependency; an environment without it shows none
@@ -31,4 +36,4 @@ class Progress:
             self._bar = None
 
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "progress_enabled"]

@@ -61,8 +61,48 @@
       const a = Math.abs(v);
       return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(4) : String(+v.toPrecision(6));
     }
+    if (typeof v === "object" && v._type === "histogram" && Array.isArray(v.bins)) {
+      const b = v.bins;
+      return `histogram, ${b.length - 1} bins [${fmt(b[0])}, ${fmt(b[b.length - 1])}]`;
+    }
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
+  }
+
+  /** Nested config maps as dotted keys, as W&B shows them ({arch: {layers: 3}} ->
+   * {"arch.layers": 3}); the server filters and orders by the same names. */
+  function flatKeys(obj, prefix, out) {
+    out = out || {};
+    for (const [k, v] of Object.entries(obj || {})) {
+      if (v !== null && typeof v === "object" && !Array.isArray(v) && v._type === undefined &&
+          Object.keys(v).length) flatKeys(v, (prefix || "") + k + ".", out);
+      else out[(prefix || "") + k] = v;
+    }
+    return out;
+  }
+
+  /** A key as a column label: keys are untrusted, so control characters are shown
+   * escaped and long keys cut (the full key stays in the title). */
+  function keyLabel(k) {
+    const shown = String(k).replace(/[\u0000-\u001f\u007f-\u009f]/g,
+      (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
+    return shown.length > 48 ? shown.slice(0, 47) + "…" : shown;
+  }
+  /** Keys offered as columns by default: printable names, not path-like ones. */
+  const plainKey = (k) => /^[\w][\w.\-/:@ ]{0,63}$/.test(k) && !k.split("/").includes("..");
+
+  /** A duration in seconds as "1h 02m", "3m 05s" or "12s". */
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined || !(seconds >= 0)) return "";
+    const s = Math.round(seconds);
+    if (s >= 3600) return `${Math.floor(s / 3600)}h ${String(Math.floor(s % 3600 / 60)).padStart(2, "0")}m`;
+    if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+    return `${s}s`;
+  }
+
+  /** Tags as W&B lists them: name, or name=value. */
+  function tagLabels(tags) {
+    return Object.entries(tags || {}).map(([k, v]) => (v === null ? k : `${k}=${v}`));
   }
 
   function when(ts) {
@@ -181,7 +221,11 @@
         location.href = "/login?next=" + enc(location.pathname + location.search);
         throw new Error("not logged in");
       }
-      if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+      if (!r.ok) {
+        // The server's own words when it gives them (a refused filter names the field).
+        const said = await r.json().then((b) => b && b.message, () => null);
+        throw new Error(said ? `HTTP ${r.status}: ${said}` : `${path}: HTTP ${r.status}`);
+      }
       return r.json();
     }
     const runPath = (ref) => `/api/v1/runs/${enc(ref.project)}/${enc(ref.id)}`;
@@ -204,6 +248,7 @@
       },
       charts: (ref) => optional(get(runPath(ref) + "/charts")),
       vectors: (ref) => optional(get(runPath(ref) + "/vectors")),
+      execution: (ref) => optional(get(runPath(ref) + "/execution")),
       media: (ref) => optional(get(runPath(ref) + "/media")),
       // A page of the table (a logged table may have millions of rows) and its size.
       async table(ref, name) {
@@ -264,6 +309,7 @@
       },
       charts: async (ref) => run(ref).charts || {},
       vectors: async (ref) => run(ref).vectors || {},
+      execution: async (ref) => run(ref).execution || {},
       media: async (ref) => run(ref).media || {},
       table: async (ref, name) => {
         const rows = (run(ref).tables || {})[name] || [];
@@ -633,6 +679,71 @@
     return section("Vectors", box);
   }
 
+  // ------------------------------------------------------------------ what the run ran
+
+  /** flightlog run's records (SPEC.md §19): system charts, environment, console. */
+  async function executionSections(src, ref) {
+    const found = src.execution ? await src.execution(ref) : {};
+    return [systemSection(found.system), environmentSection(found.environment, found.signal),
+      consoleSection(found.console)].filter(Boolean);
+  }
+
+  function systemSection(system) {
+    const names = Object.keys(system || {});
+    if (!names.length) return null;
+    // One chart per family: system/cpu.3.cpu_percent and system/gpu.1.temp are series
+    // ("3", "1") of the charts system/cpu.*.cpu_percent and system/gpu.*.temp.
+    const families = new Map();
+    for (const name of names) {
+      const m = /^(.*?)\.(\d+)\.(.*)$/.exec(name);
+      const family = m ? `${m[1]}.*.${m[3]}` : name;
+      if (!families.has(family)) families.set(family, []);
+      families.get(family).push([m ? m[2] : name, system[name]]);
+    }
+    const t0 = Math.min(...names.map((n) => system[n].x[0]).filter((v) => typeof v === "number"));
+    const box = h("div", { class: "grid" });
+    for (const [family, members] of families) {
+      const rows = [];
+      for (const [label, s] of members) {
+        s.x.forEach((x, i) => {
+          if (typeof s.y[i] === "number") rows.push({ x: (x - t0) / 60, y: s.y[i], series: label });
+        });
+      }
+      const el = h("div", { class: "vega system", dataset: { system: family } });
+      box.append(h("div", { class: "chart" }, h("h3", null, family), el));
+      drawLine(el, "system:" + family, rows, "minutes", members.length > 1);
+    }
+    return section("System", box);
+  }
+
+  function environmentSection(env, signal) {
+    if (!env && !signal) return null;
+    env = env || {};
+    const git = env.git || {};
+    const python = env.python || {};
+    const gpu = env.gpu || {};
+    const job = env.job || {};
+    const facts = {
+      command: (env.command || []).join(" "), cwd: env.cwd, host: env.host, user: env.user,
+      python: python.version, packages: env.packages,
+      "git commit": git.commit, "git branch": git.branch, "git remote": git.remote,
+      "uncommitted changes": git.dirty, gpus: (gpu.devices || []).join(", ") || undefined,
+      "nvidia driver": gpu.driver, cuda: gpu.cuda,
+      job: job.id ? `${job.scheduler} ${job.id}` : undefined, "killed by": signal,
+    };
+    for (const k of Object.keys(facts)) if (facts[k] === undefined || facts[k] === null) delete facts[k];
+    return section("Environment", kvTable(facts, "environment"));
+  }
+
+  function consoleSection(consoleData) {
+    if (!consoleData || !consoleData.lines.length) return null;
+    const pre = h("pre", { class: "console" }, consoleData.lines.map((ln) =>
+      h("span", { class: ln.s === "stderr" ? "stderr" : "stdout", title: when(ln.t) }, ln.x + "\n")));
+    const shown = consoleData.lines.length;
+    return section("Console", shown < consoleData.total
+      ? h("p", { class: "hint" }, `the last ${shown} of ${consoleData.total} lines`) : null, pre);
+  }
+
   async function tablesSection(src, ref, names) {
     if (!names || !names.length) return null;
     const body = [];
@@ -745,8 +856,10 @@
       headerBox.replaceChildren(header(src, detail));
       summaryBox.replaceChildren(h("div", { class: "columns" },
         section("Summary", kvTable(detail.summary, "summary")),
-        section("Config", kvTable(detail.config, "config")),
-        section("Tags", kvTable(detail.tags, "tags"))));
+        section("Config", kvTable(flatKeys(detail.config), "config")),
+        section("Tags", tagLabels(detail.tags).length
+          ? h("p", { class: "tags" }, tagLabels(detail.tags).map((t) => h("span", { class: "tag" }, t)))
+          : h("p", { class: "empty" }, "(none)"))));
     };
     renderInfo();
     page.append(headerBox, summaryBox);
@@ -771,7 +884,8 @@
     const renderRest = async () => {
       const parts = await Promise.all([chartsSection(src, ref), vectorsSection(src, ref),
         tablesSection(src, ref, detail.tables), mediaSection(src, ref)]);
-      restBox.replaceChildren(...parts.filter(Boolean),
+      const ran = await executionSections(src, ref);
+      restBox.replaceChildren(...parts.filter(Boolean), ...ran,
         ...[filesSection(src, ref, detail.files)].filter(Boolean));
     };
     await Promise.all([renderMetrics(), renderRest()]);
@@ -901,14 +1015,16 @@
       const saved = JSON.parse(localStorage.getItem(colKey) || "null");
       const found = { config: new Set(), summary: new Set() };
       for (const r of rows) {
-        for (const k of Object.keys(r.config || {})) found.config.add(k);
+        for (const k of Object.keys(flatKeys(r.config))) found.config.add(k);
         for (const k of Object.keys(r.summary || {})) found.summary.add(k);
       }
       const all = [...[...found.config].sort().map((k) => "config." + k),
         ...[...found.summary].sort().map((k) => "summary." + k)];
       if (!state.columns) {
-        state.columns = saved || [...[...found.config].sort().slice(0, 6).map((k) => "config." + k),
-          ...[...found.summary].sort().slice(0, 8).map((k) => "summary." + k)];
+        const plainConfig = [...found.config].filter(plainKey).sort();
+        const plainSummary = [...found.summary].filter(plainKey).sort();
+        state.columns = saved || [...plainConfig.slice(0, 6).map((k) => "config." + k),
+          ...plainSummary.slice(0, 8).map((k) => "summary." + k)];
       }
       const known = new Set([...state.columns, ...all]);
       columnsBox.replaceChildren(h("summary", null, "columns"), h("div", { class: "choices" },
@@ -918,17 +1034,17 @@
               : state.columns.filter((x) => x !== c);
             localStorage.setItem(colKey, JSON.stringify(state.columns));
             render(lastRows);
-          } }), " ", c))));
+          } }), " ", keyLabel(c)))));
     }
 
     function sortHeader(label, field) {
       const active = state.order.replace(/^-/, "") === field;
       const arrow = active ? (state.order.startsWith("-") ? " ▼" : " ▲") : "";
-      return h("th", { class: "sortable", dataset: { field }, onclick: () => {
+      return h("th", { class: "sortable", dataset: { field }, title: field, onclick: () => {
         state.order = active && !state.order.startsWith("-") ? "-" + field : field;
         state.offset = 0;
         load();
-      } }, label + arrow);
+      } }, keyLabel(label) + arrow);
     }
 
     let lastRows = [];
@@ -937,12 +1053,14 @@
       compareBtn.disabled = state.picked.size < 1;
       const get = (r, c) => {
         const i = c.indexOf(".");
-        return (r[c.slice(0, i)] || {})[c.slice(i + 1)];
+        const section = c.slice(0, i);
+        return (section === "config" ? flatKeys(r.config) : r[section] || {})[c.slice(i + 1)];
       };
       table.replaceChildren(
         h("thead", null, h("tr", null, h("th", null, ""), sortHeader("status", "status"),
           sortHeader("name", "name"), sortHeader("created", "created"),
-          sortHeader("steps", "steps"), h("th", null, "tags"),
+          sortHeader("steps", "steps"), h("th", null, "duration"),
+          h("th", null, "last update"), h("th", null, "tags"),
           state.columns.map((c) => sortHeader(c, c)))),
         h("tbody", null, rows.map((r) => {
           const key = `${r.project}/${r.id}`;
@@ -958,8 +1076,9 @@
             h("td", null, statusBadge(r.status)),
             h("td", { class: "name" }, h("a", { href: src.runUrl(r) }, r.name)),
             h("td", null, when(r.created)), h("td", { class: "num" }, r.steps),
-            h("td", null, Object.entries(r.tags || {}).map(([k, v]) =>
-              h("span", { class: "tag" }, v === null ? k : `${k}:${v}`))),
+            h("td", { class: "num duration" }, duration(r.duration)),
+            h("td", { class: "updated" }, when(r.last_update)),
+            h("td", null, tagLabels(r.tags).map((t) => h("span", { class: "tag" }, t))),
             state.columns.map((c) => h("td", { class: "num", dataset: { col: c } }, fmt(get(r, c)))));
         })));
     }
