@@ -1073,7 +1073,8 @@
                 render(rows);
                 tell();
               } })),
-            h("td", null, statusBadge(r.status)),
+            h("td", null, statusBadge(r.status), r.exit_code
+              ? h("span", { class: "exit-code" }, ` exit ${r.exit_code}`) : null),
             h("td", { class: "name" }, h("a", { href: src.runUrl(r) }, r.name)),
             h("td", null, when(r.created)), h("td", { class: "num" }, r.steps),
             h("td", { class: "num duration" }, duration(r.duration)),

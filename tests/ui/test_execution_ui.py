@@ -16,6 +16,7 @@ from ui_helpers import Proc, Server, run_cli
 import flightlog
 
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "console_and_metrics.py"
+FAILING = Path(__file__).resolve().parents[1] / "runner" / "scripts" / "fail.py"  # exit 3
 DRAWN = "(sel) => { const el = document.querySelector(sel); return el && el.dataset.drawn; }"
 
 
@@ -27,6 +28,9 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path
                      sys.executable, SCRIPT, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "epoch 4 done" in result.stdout  # tee'd to the terminal unchanged
+    failed = run_cli("run", "--dir", data / "runs", "--project", "ex", "--id", "r2",
+                     "--no-snapshot", "--", sys.executable, FAILING, timeout=120)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
     procs: list[Proc] = []
     try:
         yield Server(data, procs).start(), data / "runs" / "ex" / "r1"
@@ -72,3 +76,14 @@ def test_offline_report_shows_the_same_sections(ran: tuple[Server, Path], page: 
     stdout, stderr = _console_of(page)
     assert "epoch 0 done" in [line.strip() for line in stdout]
     assert [line.strip() for line in stderr] == ["warning: to stderr"]
+
+
+def test_runs_table_shows_runtime_and_exit_status(ran: tuple[Server, Path], page: Any) -> None:
+    server, _ = ran
+    page.goto(f"{server.url}/projects/ex")
+    page.wait_for_selector("tr[data-run='ex/r2'] td.duration")
+    failed = page.locator("tr[data-run='ex/r2']")
+    assert failed.locator(".exit-code").inner_text().strip() == "exit 3"
+    finished = page.locator("tr[data-run='ex/r1']")
+    assert finished.locator(".exit-code").count() == 0
+    assert finished.locator("td.duration").inner_text().strip().endswith("s")
