@@ -27,6 +27,7 @@ Run:
     python bench/sync_many_runs.py                      # 200 writers x 20 s
     python bench/sync_many_runs.py --runs 20 --seconds 5
     python bench/sync_many_runs.py --poll 1             # the daemon polls instead
+    python bench/sync_many_runs.py --daemon-from /tmp/before/syncd   # an earlier daemon
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ from sync_throughput import (
     UsageTracker,
     clean_proxy_env,
     code_version,
-    flightlog_command,
     guarded_env,
     mib,
     spawn,
@@ -64,6 +64,7 @@ from sync_throughput import (
     wait_for_line,
     with_tmp,
 )
+from syncd_idle import daemon_command
 
 PROJECT = "many"
 BARRIER_TIMEOUT = 300.0
@@ -271,6 +272,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--idle", type=float, default=5.0,
                    help="seconds to watch the daemon after it caught up (nothing to do)")
     p.add_argument("--catchup-timeout", type=float, default=600.0)
+    p.add_argument("--daemon-from", type=Path, help="run the daemon with the flightlog.syncd "
+                   "package in this directory (an earlier version, for before/after: see "
+                   "bench/syncd_idle.py)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temp dir (children's logs, runs, server data)")
     args = p.parse_args(argv)
@@ -297,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{os.cpu_count()} cpus; code {code_version()}")
         with contextlib.ExitStack() as stack:
             url, server = start_flightlog_server(stack, tmp / "server-data", env, logs)
-            syncd_argv = [*flightlog_command(), "syncd", str(root), "--server", url,
+            syncd_argv = [*daemon_command(args.daemon_from), "syncd", str(root), "--server", url,
                           "--state", str(tmp / "state")]
             if args.poll:
                 syncd_argv += ["--poll", str(args.poll)]

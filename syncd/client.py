@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -198,6 +199,7 @@ class HttpSyncClient:
         self.timeout = timeout
         self._http = httpx.Client(base_url=self.url, headers=headers, transport=transport,
                                   timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+        self._blob_locks = [threading.Lock() for _ in range(64)]
 
     def _request(self, method: str, path: str, *, limit: int = CONTROL_ANSWER_BYTES,
                  accept: tuple[int, ...] = (), **kwargs: Any) -> Answer:
@@ -266,6 +268,13 @@ class HttpSyncClient:
                       params={"alive": "true" if alive else "false"})
 
     def upload_blob(self, sha256: str, path: Path) -> None:
+        """Uploads of the same content by runs shipped at once take turns (a stripe of
+        locks by hash): the later one finds the content on the server (one HEAD) and
+        never sends it again."""
+        with self._blob_locks[hash(sha256) % len(self._blob_locks)]:
+            self._upload_blob(sha256, path)
+
+    def _upload_blob(self, sha256: str, path: Path) -> None:
         """Resumes at the server's offset. Every answer must advance the upload by
         exactly the chunk sent: an upload that does not advance is given up at once
         (ServerProtocolError naming the file and both offsets), so it costs at most one

@@ -3,29 +3,51 @@
 ``sync_once`` (``flightlog sync``) ships what is there and returns per-run outcomes;
 ``follow`` (``flightlog syncd``) keeps going as runs grow until told to stop. Both use
 the same :class:`Syncer`.
+
+What a round reads grows with what changed, not with how many runs exist:
+
+- A run is *dirty* when filesystem events named a path in it (or, polling, at every
+  poll while it is not finished); a round ships the dirty runs, the ones whose retry is
+  due, and, at each full rescan (``rescan_interval``, the truth when events were
+  missed), every run not yet finished.
+- A run is *quiet* once its writer has gone, the server was told so, and every record is
+  acknowledged: it is not read again until its directory changes (an event under it, or
+  at a rescan its ``log/`` directory's mtime: a resumed writer starts a new segment).
+- Discovery (discovery.py) lists only directories whose mtime changed.
+- Due runs are shipped by up to ``concurrency`` threads at once while the server answers
+  (each run by one thread at a time; outcomes are handled here, in the loop's thread),
+  and one at a time while it does not (one probe: retry.py).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightlog.format.rundir import find_run_dirs, is_run_dir
+from flightlog.format.rundir import is_run_dir
 
 from flightlog.errors import ServerRejected, SyncError
 
 from .client import SyncClient
+from .discovery import RunDirScanner, log_dir_stamp
 from .positions import PositionStore
 from .retry import Backoff, Reachability, describe, is_retryable, is_unreachable
 from .shipper import LocalReadError, RunShipper, run_identity
+from .status import DaemonStatus, StatusFile
 from .watch import Watcher, needs_polling
 
 #: Seconds between discoveries prompted by events while a run directory has no readable
 #: identity yet (a bound on rescans when such a directory stays unreadable).
 _IDENTIFY_INTERVAL = 0.1
+#: Runs read in one round at most: the rest stay due for the next rounds, which follow at
+#: once, so that events (a live run's new records) are looked at between them and not
+#: only after a pass over thousands of runs.
+ROUND_RUNS = 256
 
 
 @dataclass
@@ -35,6 +57,18 @@ class RunSlot:
     error: str = ""
     set_aside: bool = False
     shipped: bool = False  # "finished shipping" was said (again after a resume)
+    dirty: bool = True  # something may have changed since it was last read
+    quiet: bool = False  # finished and all acknowledged: read again only on a change
+    quiet_stamp: int | None = None  # log_dir_stamp when it went quiet
+
+
+@dataclass
+class _Outcome:
+    progressed: bool = False
+    error: SyncError | None = None
+    delivered_before: int = 0
+    had_error: bool = False
+    stamp: int | None = None
 
 
 class Syncer:
@@ -53,7 +87,7 @@ class Syncer:
     def __init__(self, roots: list[Path], client: SyncClient, positions: PositionStore, *,
                  rescan_interval: float = 2.0, log: Callable[[str], None] | None = None,
                  on_unreachable: Callable[[str], None] | None = None,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, concurrency: int = 4) -> None:
         self.roots = roots
         self.client = client
         self.positions = positions
@@ -64,17 +98,28 @@ class Syncer:
         self.slots: dict[str, RunSlot] = {}
         self.reach = Reachability()  # the server's, shared by every run
         self._probe_turn = 0
+        self._round_turn = 0
+        self.more_due = False  # the last round left due runs for the next one
         self._identities: dict[Path, tuple[str, str]] = {}
         # A run directory seen before its first records were written: the writer's next
         # write (an event) prompts another discovery, not the next periodic rescan.
         self._unidentified = False
         self.wake = threading.Event()
         self.stop_event = threading.Event()
+        self.concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+        self._scanner = RunDirScanner()
+        self._by_dir: dict[str, RunSlot] = {}  # absolute run dir -> its slot
+        self.status = DaemonStatus()
+        self._status_file = StatusFile(positions.dir)
 
     def discover(self) -> None:
-        self._unidentified = False
+        unidentified, self._unidentified = self._unidentified, False
         for root in self.roots:
-            for run_dir in find_run_dirs(root):
+            run_dirs, changed = self._scanner.scan(root)
+            if not changed and not unidentified:
+                continue  # the same runs as at the last scan: nothing to look up
+            for run_dir in run_dirs:
                 identity = self._identities.get(run_dir) or run_identity(run_dir)
                 if identity is not None:
                     self._identities[run_dir] = identity  # a run's identity never changes
@@ -84,61 +129,146 @@ class Syncer:
                 project, run_id = identity
                 slot = self.slots.get(run_id)
                 if slot is None:
-                    self.slots[run_id] = RunSlot(RunShipper(
+                    slot = self.slots[run_id] = RunSlot(RunShipper(
                         run_dir, run_id, project, self.client, self.positions))
+                    self._by_dir[os.path.abspath(run_dir)] = slot
                     self.log(f"{project}/{run_id}: found at {run_dir}")
                 elif slot.shipper.dir != run_dir and not is_run_dir(slot.shipper.dir):
+                    self._by_dir.pop(os.path.abspath(slot.shipper.dir), None)
+                    self._scanner.forget(slot.shipper.dir)
                     slot.shipper.relocate(run_dir)  # moved while we follow it
+                    self._by_dir[os.path.abspath(run_dir)] = slot
                     slot.set_aside, slot.error = False, ""
+                    self._wake_slot(slot)
                     self.log(f"{project}/{run_id}: moved to {run_dir}")
+        self.status.runs = len(self.slots)
 
-    def ship_round(self, deadline: float | None = None) -> bool:
+    def _wake_slot(self, slot: RunSlot) -> None:
+        if slot.quiet:
+            self.status.woken += 1
+        slot.dirty, slot.quiet = True, False
+
+    def mark_changed(self, paths: Iterable[str]) -> bool:
+        """Make dirty the runs holding ``paths`` (filesystem events). True when a path
+        lies in no known run (a new run, perhaps: discover)."""
+        unknown = False
+        for path in paths:
+            probe = os.path.abspath(path)
+            while True:
+                slot = self._by_dir.get(probe)
+                if slot is not None:
+                    self._wake_slot(slot)
+                    break
+                parent = os.path.dirname(probe)
+                if parent == probe:
+                    unknown = True
+                    break
+                probe = parent
+        return unknown
+
+    def check_quiet(self) -> None:
+        """Wake the quiet runs whose ``log/`` directory changed since they went quiet
+        (one stat each: the rescan's "truth" for finished runs)."""
+        for slot in self.slots.values():
+            if slot.quiet and log_dir_stamp(slot.shipper.dir) != slot.quiet_stamp:
+                self._wake_slot(slot)
+
+    def ship_round(self, deadline: float | None = None, *, full: bool = True) -> bool:
         """Ship every run that is due, until ``deadline`` (monotonic) or a stop: with a
         server that never answers each run costs a timeout, and there may be hundreds.
+        Due: not quiet, not set aside, its retry due, and dirty or in error (``full``
+        makes every such run dirty first); at most ROUND_RUNS of them (``more_due``).
         While the server is unreachable the round stops at the first unanswered request
         (the probe), and each round starts at the next run, so that one run's failure
         does not hold the others back. True when anything moved."""
         moved = False
-        slots = list(self.slots.values())
+        live = [s for s in self.slots.values() if not s.quiet and not s.set_aside]
+        if full:
+            for slot in live:
+                slot.dirty = True
+        slots = [s for s in live if s.dirty or s.error]
+        self.more_due = False
         if self.reach.down and slots:
             if not self.reach.ready():
                 return False
             turn = self._probe_turn % len(slots)
             self._probe_turn += 1
             slots = slots[turn:] + slots[:turn]
-        for slot in slots:
-            if self.stop_event.is_set() or (deadline is not None
-                                            and time.monotonic() >= deadline):
-                break
-            if not self.reach.ready():
-                break  # the probe went unanswered: the others wait for the next one
-            if slot.set_aside or not slot.backoff.ready():
-                continue
-            delivered = slot.shipper.delivered
-            had_error = bool(slot.error)
-            try:
-                progressed = slot.shipper.ship()
-                moved |= progressed
-                if progressed or had_error:
-                    # The server answered (a run after an error asks it again first);
-                    # an idle run may have sent nothing, which says nothing.
-                    self.reach.answered()
-                slot.backoff.succeeded()
-                if slot.error:
-                    self.log(f"{self._name(slot)}: shipping again")
-                slot.error = ""
-                self._progress_lines(slot, progressed)
-            except SyncError as exc:
-                if slot.shipper.delivered > delivered:
-                    # It got somewhere before failing: backoff counts failures in a row.
-                    slot.backoff.succeeded()
-                    moved = True
-                self._failed(slot, exc)
+        slots = [s for s in slots if s.backoff.ready()]
+        if len(slots) > ROUND_RUNS:  # the rest in the next rounds, from where this ends
+            turn = self._round_turn % len(slots)
+            slots = (slots[turn:] + slots[:turn])[:ROUND_RUNS]
+            self._round_turn = turn + ROUND_RUNS
+            self.more_due = True
+        if slots:
+            self.status.rounds += 1
+        if self.reach.down or self.concurrency == 1 or len(slots) == 1:
+            for slot in slots:
+                if not self._may_start(deadline):
+                    break
+                moved |= self._handle(slot, self._ship_one(slot))
+        elif slots:
+            pool = self._pool or ThreadPoolExecutor(self.concurrency,
+                                                    thread_name_prefix="flightlog-ship")
+            self._pool = pool
+            futures = [(slot, pool.submit(self._ship_if_may, slot, deadline))
+                       for slot in slots]
+            for slot, future in futures:
+                outcome = future.result()
+                if outcome is not None:
+                    moved |= self._handle(slot, outcome)
         if self.reach.down and self.reach.ready():
             # No run was due to ask (each idle or in its own backoff): look again one
             # probe delay later, not in a busy loop.
             self.reach.failed()
+        self.status.quiet = sum(1 for s in self.slots.values() if s.quiet)
         return moved
+
+    def _may_start(self, deadline: float | None) -> bool:
+        """A run may be shipped now: no stop, the deadline not passed, and the server
+        answering or due for its probe."""
+        return (not self.stop_event.is_set()
+                and (deadline is None or time.monotonic() < deadline)
+                and self.reach.ready())
+
+    def _ship_if_may(self, slot: RunSlot, deadline: float | None) -> _Outcome | None:
+        # A pool thread: reads shared state, changes only this run's shipper.
+        return self._ship_one(slot) if self._may_start(deadline) else None
+
+    def _ship_one(self, slot: RunSlot) -> _Outcome:
+        """Ship one run (in the loop's thread or a pool's): only its shipper changes."""
+        # The stamp before the read: a change during it wakes the run again.
+        outcome = _Outcome(delivered_before=slot.shipper.delivered,
+                           had_error=bool(slot.error), stamp=log_dir_stamp(slot.shipper.dir))
+        try:
+            outcome.progressed = slot.shipper.ship()
+        except SyncError as exc:
+            outcome.error = exc
+        return outcome
+
+    def _handle(self, slot: RunSlot, outcome: _Outcome) -> bool:
+        """The loop's side of a shipped run: reachability, backoff, lines, quiet."""
+        self.status.runs_read += 1
+        slot.dirty = False
+        if outcome.error is not None:
+            moved = slot.shipper.delivered > outcome.delivered_before
+            if moved:
+                # It got somewhere before failing: backoff counts failures in a row.
+                slot.backoff.succeeded()
+            self._failed(slot, outcome.error)
+            return moved
+        if outcome.progressed or outcome.had_error:
+            # The server answered (a run after an error asks it again first); an idle
+            # run may have sent nothing, which says nothing.
+            self.reach.answered()
+        slot.backoff.succeeded()
+        if slot.error:
+            self.log(f"{self._name(slot)}: shipping again")
+        slot.error = ""
+        self._progress_lines(slot, outcome.progressed)
+        if slot.shipped:  # finished and all acknowledged: not read until it changes
+            slot.quiet, slot.quiet_stamp = True, outcome.stamp
+        return outcome.progressed
 
     def _failed(self, slot: RunSlot, exc: SyncError) -> None:
         first = not slot.error
@@ -186,12 +316,26 @@ class Syncer:
         """Ship everything complete now; retry transient failures until ``timeout``."""
         deadline = time.monotonic() + timeout
         self.discover()
-        while True:
-            self.ship_round(deadline)
-            if self.caught_up() or time.monotonic() >= deadline:
-                return self.slots
-            self.stop_event.wait(min(self._retry_wait(default=0.05),
-                                     max(0.0, deadline - time.monotonic())))
+        try:
+            full = True
+            while True:
+                self.ship_round(deadline, full=full)
+                full = False  # then the runs not yet read, and the retries
+                if (self.caught_up() and not self.more_due) or time.monotonic() >= deadline:
+                    return self.slots
+                if not self.more_due:
+                    self.stop_event.wait(min(self._retry_wait(default=0.05),
+                                             max(0.0, deadline - time.monotonic())))
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Save the positions that moved since their last save; stop the pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for slot in self.slots.values():
+            slot.shipper.save_position()
 
     def follow(self, poll: float | None = None) -> None:
         """Ship as runs grow until ``stop_event`` is set. ``poll``: seconds between scans
@@ -205,24 +349,35 @@ class Syncer:
         interval = poll if poll is not None else self.rescan_interval
         if watcher is None and poll is None:
             interval = 1.0
-        last_scan = 0.0
+        last_scan = -interval
         try:
             while not self.stop_event.is_set():
                 now = time.monotonic()
+                unknown = watcher is not None and self.mark_changed(watcher.take_changed())
                 appeared = watcher is not None and (
-                    watcher.new_paths.is_set()
+                    watcher.new_paths.is_set() or unknown
                     or (self._unidentified and now - last_scan >= _IDENTIFY_INTERVAL))
-                if appeared or now - last_scan >= interval:
+                full = now - last_scan >= interval
+                if appeared or full:
                     if watcher is not None:
                         watcher.new_paths.clear()
                     self.discover()  # a new run ships now, not at the next rescan
+                if full:
+                    self.check_quiet()
+                    self.status.rescans += 1
                     last_scan = now
-                self.ship_round()
-                self.wake.wait(self._next_wait(interval - (time.monotonic() - last_scan)))
+                # Every unfinished run is read at each rescan (polling: each poll), and
+                # between them the ones events named and the retries due.
+                self.ship_round(full=full)
+                self._status_file.write(self.status)
+                if not self.more_due:
+                    self.wake.wait(self._next_wait(interval - (time.monotonic() - last_scan)))
                 self.wake.clear()
         finally:
             if watcher is not None:
                 watcher.stop()
+            self._finish()
+            self._status_file.write(self.status)
 
     def _next_wait(self, until_scan: float) -> float:
         return max(0.01, min(until_scan, self._retry_wait(default=until_scan)))

@@ -21,6 +21,7 @@ nothing local moves.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,10 @@ from .positions import Position, PositionStore
 
 #: Largest batch of frames in one request.
 BATCH_BYTES = 8 * 1024 * 1024
+#: Seconds between saves of a live run's position (each one an fsync): a position is a
+#: hint (the server's answer counts), so a lagging one costs one re-proved frame after
+#: a restart, never a record. A finished run's, or one after an error, is saved at once.
+POSITION_SAVE_INTERVAL = 2.0
 
 
 class LocalReadError(SyncError):
@@ -79,6 +84,8 @@ class RunShipper:
         # above the saved position) was written by someone else and is checked first.
         self._earned = self.position.acked_seq
         self._check_mark = False
+        self._unsaved = False  # progress since the position was last saved
+        self._saved_at = 0.0
 
     # ------------------------------------------------------------ reading
 
@@ -210,9 +217,18 @@ class RunShipper:
         self.position.acked_seq = self.acked
         self.position.local_seq = max(self.position.local_seq, self.acked)
         self.position.last_error = ""
-        if progressed:
-            self.positions.save(self.position)
+        self._unsaved |= progressed
+        if self._unsaved and (not alive or time.monotonic() - self._saved_at
+                              >= POSITION_SAVE_INTERVAL):
+            self.save_position()
         return progressed
+
+    def save_position(self) -> None:
+        """Save the position if it moved since it was last saved."""
+        if self._unsaved:
+            self.positions.save(self.position)
+            self._unsaved = False
+            self._saved_at = time.monotonic()
 
     def _diverged(self, why: str, server_seq: int) -> RunDiverged:
         return RunDiverged(

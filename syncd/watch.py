@@ -45,20 +45,50 @@ _NOT_CHANGES = frozenset({"opened", "closed_no_write"})
 
 class Watcher:
     """Sets ``wake`` whenever something changes under the roots, and ``new_paths`` when a
-    file or directory appears (a new run to discover now, not at the next rescan)."""
+    file or directory appears (a new run to discover now, not at the next rescan); keeps
+    the paths that changed (:meth:`take_changed`), so that only their runs are read."""
 
     def __init__(self, roots: list[Path], wake: threading.Event) -> None:
         self.roots = roots
         self.wake = wake
         self.new_paths = threading.Event()
         self._observer: Any = None
+        self._changed: set[str] = set()
+        self._changed_guard = threading.Lock()
+
+    def take_changed(self) -> set[str]:
+        """The paths changed since the last call (files or directories, as reported)."""
+        with self._changed_guard:
+            changed, self._changed = self._changed, set()
+        return changed
 
     def start(self) -> bool:
         """Start inotify (or the platform's) observer. False when it cannot: poll."""
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.events import (
+            DirCreatedEvent,
+            DirDeletedEvent,
+            DirModifiedEvent,
+            DirMovedEvent,
+            FileClosedEvent,
+            FileCreatedEvent,
+            FileDeletedEvent,
+            FileModifiedEvent,
+            FileMovedEvent,
+            FileSystemEvent,
+            FileSystemEventHandler,
+        )
         from watchdog.observers import Observer
 
+        # Changes only, asked of the kernel (inotify's mask): opens and read-only closes,
+        # which every read makes (the daemon's, and the observer's own listings of
+        # thousands of run directories), overflowed inotify's queue at 10,000 runs, and
+        # each overflow made the observer list every directory again.
+        changes = [DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent,
+                   FileClosedEvent, FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
+                   FileMovedEvent]
+
         wake, new_paths = self.wake, self.new_paths
+        guard, watcher = self._changed_guard, self
 
         class Hint(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
@@ -66,12 +96,17 @@ class Watcher:
                     return
                 if event.event_type in ("created", "moved"):
                     new_paths.set()
+                with guard:
+                    paths = watcher._changed
+                    paths.add(os.fsdecode(event.src_path))
+                    if event.event_type == "moved":
+                        paths.add(os.fsdecode(event.dest_path))
                 wake.set()
 
         observer = Observer()
         try:
             for root in self.roots:
-                observer.schedule(Hint(), str(root), recursive=True)
+                observer.schedule(Hint(), str(root), recursive=True, event_filter=changes)
             observer.start()
         except OSError:
             return False

@@ -16,9 +16,11 @@ import flightlog
 
 def _remote_history(api: Any, path: str) -> list[int] | None:
     try:
-        return list(api.run(path).history().column("i").to_pylist())
+        history = api.run(path).history()
     except flightlog.RunNotFound:
         return None
+    # A run whose first records (before any step) are committed has no "i" column yet.
+    return list(history.column("i").to_pylist()) if "i" in history.column_names else None
 
 
 def _remote_status(api: Any, path: str) -> str | None:
