@@ -2,8 +2,12 @@
 
 It holds what listing, filtering and ordering need (identity, status, config, summary,
 tags as JSON). It is never the truth: ``Storage`` rebuilds any row from the run
-directory. NaN and infinities become JSON null here (SQLite's JSON functions accept
-only standard JSON); exact values are served from the run directory.
+directory. Each row keeps the ``stamp`` of the run directory it was built from (a cheap
+summary of its segment files, ``storage.run_stamp``): at start the index is trusted and a
+row is rebuilt only when its stamp differs from the directory's (changed while the server
+was down, or a crash between a commit and its row). NaN and infinities become JSON null
+here (SQLite's JSON functions accept only standard JSON); exact values are served from
+the run directory.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from flightlog.format.state import RunState
 
 from flightlog.errors import FlightlogError
 
+from .runfields import SECTIONS, json_paths, known_fields, run_times, unknown_field_message
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     project TEXT NOT NULL,
@@ -37,6 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT,
     summary TEXT,
     tags TEXT,
+    stamp TEXT,
     PRIMARY KEY (project, run_id)
 );
 CREATE INDEX IF NOT EXISTS runs_by_project_created ON runs (project, created);
@@ -78,27 +85,52 @@ _STATUS_SQL = ("CASE WHEN exit_code IS NOT NULL THEN (CASE WHEN exit_code = 0 TH
 
 class RunIndex:
     def __init__(self, path: Path) -> None:
+        #: False when the file was made now (first start, or the index was lost): then
+        #: no row can be trusted and the caller rebuilds them all.
+        self.existed = path.is_file()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "stamp" not in columns:  # an index from before stamps: every row is stale
+            self._db.execute("ALTER TABLE runs ADD COLUMN stamp TEXT")
+        for added in ("duration", "last_update"):  # runs table columns (runfields.py)
+            if added not in columns:
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {added} REAL")
         self._guard = threading.Lock()
 
     def upsert(self, project: str, run_id: str, state: RunState, *, next_seq: int,
-               writer_alive: bool | None) -> None:
+               writer_alive: bool | None, stamp: str | None = None) -> None:
         row = (project, run_id, state.name or run_id, state.created, time.time(),
                state.exit_code, None if writer_alive is None else int(writer_alive),
                state.steps, state.records, next_seq, _json(state.config),
-               _json(state.summary()), _json(state.tags))
+               _json(state.summary()), _json(state.tags), stamp, *run_times(state))
         with self._guard:
             self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "INSERT INTO runs (project, run_id, name, created, updated, exit_code, "
+                "writer_alive, steps, records, next_seq, config, summary, tags, stamp, "
+                "duration, last_update) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (project, run_id) DO UPDATE SET name=excluded.name, "
                 "created=excluded.created, updated=excluded.updated, "
                 "exit_code=excluded.exit_code, "
                 "writer_alive=COALESCE(excluded.writer_alive, runs.writer_alive), "
                 "steps=excluded.steps, records=excluded.records, next_seq=excluded.next_seq, "
-                "config=excluded.config, summary=excluded.summary, tags=excluded.tags", row)
+                "config=excluded.config, summary=excluded.summary, tags=excluded.tags, "
+                "stamp=excluded.stamp, duration=excluded.duration, "
+                "last_update=excluded.last_update", row)
+
+    def stamps(self) -> dict[tuple[str, str], str | None]:
+        """Each row's run-directory stamp (None: a row from before stamps)."""
+        with self._guard:
+            rows = self._db.execute("SELECT project, run_id, stamp FROM runs").fetchall()
+        return {(p, r): s for p, r, s in rows}
+
+    def stamp(self, project: str, run_id: str) -> str | None:
+        with self._guard:
+            row = self._db.execute("SELECT stamp FROM runs WHERE project = ? AND run_id = ?",
+                                   (project, run_id)).fetchone()
+        return None if row is None else row[0]
 
     def positions(self) -> dict[tuple[str, str], int]:
         with self._guard:
@@ -122,7 +154,28 @@ class RunIndex:
         descending; default newest first)."""
         where, params = _where_sql(project, filters)
         order_sql = _order_sql(order)
-        return self._select(where, params, order_sql, limit, offset)
+        rows = self._select(where, params, order_sql, limit, offset)
+        if not rows and filters and offset == 0:
+            self.check_fields(project, filters)
+        return rows
+
+    def check_fields(self, project: str | None, filters: Sequence[str]) -> None:
+        """BadQuery naming the first filter field no run (of ``project``) has, with close
+        matches: such a filter is a typo, not a question whose answer is no runs."""
+        wanted = [f for f in map(_filter_field, filters) if f.partition(".")[0] in SECTIONS]
+        if not wanted:
+            return
+        where, params = _where_sql(project, ())
+        with self._guard:
+            found = self._db.execute(f"SELECT config, summary, tags FROM runs {where}",
+                                     params).fetchall()
+        known = known_fields({"config": json.loads(c or "{}"), "summary": json.loads(s or "{}"),
+                              "tags": json.loads(t or "{}")} for c, s, t in found)
+        place = f"in project {project!r}" if project is not None else "on this server"
+        for field in wanted:
+            message = unknown_field_message(field, known, place)
+            if message:
+                raise BadQuery(message, key=field)
 
     def count(self, project: str | None, filters: Sequence[str] = ()) -> int:
         """How many runs :meth:`query` pages through: the same project and filters.
@@ -138,7 +191,8 @@ class RunIndex:
     def _select(self, where: str, params: list[Any], order: str, limit: int,
                 offset: int) -> list[dict[str, Any]]:
         sql = (f"SELECT project, run_id, name, created, updated, exit_code, writer_alive, "
-               f"steps, records, next_seq, config, summary, tags FROM runs {where} {order} "
+               f"steps, records, next_seq, config, summary, tags, duration, last_update "
+               f"FROM runs {where} {order} "
                f"LIMIT ? OFFSET ?")
         with self._guard:
             rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
@@ -147,6 +201,7 @@ class RunIndex:
             "exit_code": r[5], "status": status_of(r[5], r[6]), "steps": r[7],
             "records": r[8], "next_seq": r[9], "config": json.loads(r[10]),
             "summary": json.loads(r[11]), "tags": json.loads(r[12]),
+            "duration": r[13], "last_update": r[14],
         } for r in rows]
 
 
@@ -172,7 +227,17 @@ def _path_sql(key: str) -> tuple[str, list[Any]]:
     if section not in ("config", "summary", "tags") or not sub:
         raise BadQuery(f"unknown field {key!r}; use name, status, created, steps, or "
                        f"config.KEY, summary.KEY, tags.KEY", key=key)
+    if section == "config":  # config.arch.layers: a dotted key, or a nested one
+        paths = json_paths(sub)
+        extracts = ", ".join("json_extract(config, ?)" for _ in paths)
+        return (f"COALESCE({extracts})" if len(paths) > 1 else extracts), paths
     return f"json_extract({section}, ?)", ['$."' + sub.replace('"', '""') + '"']
+
+
+def _filter_field(text: str) -> str:
+    """The field a filter names (``config.a.b`` of ``config.a.b>=3``, ``tags.t``)."""
+    match = _FILTER.match(text)
+    return (match.group(1) if match else text).strip()
 
 
 def _literal(text: str) -> Any:

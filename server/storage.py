@@ -10,6 +10,12 @@ Layout under the data directory (``flightlog server --data DIR``)::
                                      untouched for ``partial_ttl``, collect_partials)
     DIR/index.sqlite                 the query index: derived, rebuilt from runs/ if lost
 
+Start costs the same whatever the number of runs: the index is trusted (a row's stamp
+says which state of its run directory it was built from), a run is loaded on first use
+(then its row is rebuilt if the stamp differs), and a background pass compares every
+run directory's stamp with its row and rebuilds only the stale or missing ones. Only an
+index made now (first start, or lost) is rebuilt in full before the server answers.
+
 Exactly once, by construction: a run's committed high-water mark is the sequence number
 after the last record in its run directory. A batch of frames is validated in full (the
 same reader code as ``open_run``, strict), frames below the mark are skipped (a
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -55,6 +62,7 @@ from flightlog.errors import (
     SequenceError,
 )
 
+from .backends.base import QueryIndex
 from .index import RunIndex
 
 T = TypeVar("T")
@@ -146,22 +154,37 @@ class StoredRun:
 
 class Storage:
     def __init__(self, data_dir: str | os.PathLike[str], *,
-                 partial_ttl: float = PARTIAL_TTL) -> None:
+                 partial_ttl: float = PARTIAL_TTL,
+                 log: Callable[[str], None] | None = None) -> None:
         self.root = Path(data_dir)
         self.runs_dir = self.root / "runs"
         self.blob_root = self.root / "blobs"
         self.partial_dir = self.blob_root / "partial"
         for d in (self.runs_dir, self.blob_root, self.partial_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.index = RunIndex(self.root / "index.sqlite")
+        self.index: QueryIndex = self._open_index()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], StoredRun] = OrderedDict()
         self._cache_guard = threading.Lock()
         self.partial_ttl = partial_ttl
         self._last_sweep = 0.0
+        self.log = log or _stderr
+        #: Runs read from disk (StoredRun built) since start, and index rows rebuilt
+        #: because their stamp differed: what start and the check cost (tests, logs).
+        self.runs_loaded = 0
+        self.rows_rebuilt = 0
+        #: Set once every run directory's stamp was compared with the index.
+        self.index_checked = threading.Event()
         self.collect_partials()
-        self._reindex_missing()
+        if self.index.existed:
+            threading.Thread(target=self._check_index_logged, name="flightlog-index-check",
+                             daemon=True).start()
+        else:
+            self.check_index()  # nothing to trust: rebuilt before the first answer
+
+    def _open_index(self) -> QueryIndex:
+        return RunIndex(self.root / "index.sqlite")
 
     # ------------------------------------------------------------ runs
 
@@ -180,6 +203,12 @@ class Storage:
                 self._cache.move_to_end(key)
                 return run
         run = StoredRun(self.run_dir(project, run_id))
+        self.runs_loaded += 1
+        if run.view is not None and self.index.stamp(project, run_id) != run_stamp(run.dir):
+            # Changed while the server was down (or a crash came between a commit and
+            # its row): the row is rebuilt before anything is answered from it.
+            self._reindex(project, run_id, run)
+            self.rows_rebuilt += 1
         with self._cache_guard:
             self._cache[key] = run
             while len(self._cache) > _RUN_CACHE:
@@ -188,6 +217,15 @@ class Storage:
 
     def exists(self, project: str, run_id: str) -> bool:
         return (self.run_dir(project, run_id) / "log").is_dir()
+
+    def position(self, project: str, run_id: str) -> dict[str, Any]:
+        """The committed high-water mark (``GET .../sync``): next_seq, segment, gaps."""
+        if not self.exists(project, run_id):
+            return {"next_seq": 0, "segment": -1}
+        with self.lock(project, run_id):
+            run = self.load(project, run_id)
+            return {"next_seq": run.next_seq, "segment": run.segment,
+                    "gaps": [list(g) for g in run.gaps]}
 
     def read(self, project: str, run_id: str, fn: Callable[[LocalRun], T]) -> T:
         """``fn(view)`` of a stored run, under the run's lock: a view's reader advances as
@@ -203,16 +241,42 @@ class Storage:
                     return fn(view)
         raise RunNotFound(f"no run {project}/{run_id}")
 
-    def _reindex_missing(self) -> None:
-        """Runs on disk that the index lacks (index lost, or a crash before indexing)."""
-        known = self.index.positions()
-        for project_dir in sorted(self.runs_dir.iterdir()):
-            for run_dir in sorted(project_dir.iterdir()) if project_dir.is_dir() else []:
+    def check_index(self) -> tuple[int, int]:
+        """Compare each run directory's stamp with its index row; rebuild the rows that
+        are missing or stale (loading only those runs). Returns (runs checked, rows
+        rebuilt)."""
+        known = self.index.stamps()
+        checked = rebuilt = 0
+        for project_dir in sorted(_subdirs(self.runs_dir)):
+            for run_dir in sorted(_subdirs(project_dir)):
                 key = (project_dir.name, run_dir.name)
-                with contextlib.suppress(FlightlogError):
-                    run = self.load(*key)
-                    if run.view is not None and known.get(key) != run.next_seq:
+                checked += 1
+                if checked % 200 == 0:
+                    time.sleep(0.002)  # in the background: requests come first (the GIL)
+                if known.get(key) == run_stamp(run_dir):
+                    continue
+                with contextlib.suppress(FlightlogError, OSError), self.lock(*key):
+                    if self.index.stamp(*key) == run_stamp(run_dir):
+                        continue  # committed to meanwhile: the row is current
+                    before = self.rows_rebuilt
+                    run = self.load(*key)  # a run not in memory is rebuilt by load
+                    if run.view is not None and self.rows_rebuilt == before:
                         self._reindex(key[0], key[1], run)
+                        self.rows_rebuilt += 1
+                    rebuilt += 1
+        self.index_checked.set()
+        return checked, rebuilt
+
+    def _check_index_logged(self) -> None:
+        begin = time.monotonic()
+        try:
+            checked, rebuilt = self.check_index()
+        except OSError as exc:  # the data directory went away (a test's tmp dir)
+            self.log(f"index check stopped: {exc}")
+            return
+        self.log(f"index checked against {checked} run directories in "
+                 f"{time.monotonic() - begin:.2f} s: {rebuilt} rows rebuilt (missing or "
+                 f"stale); {self.runs_loaded} runs loaded since start")
 
     # ------------------------------------------------------------ committing frames
 
@@ -347,6 +411,15 @@ class Storage:
 
     def _append(self, run: StoredRun, project: str, run_id: str, segment: int,
                 data: bytes, allow_gap: bool = False) -> None:
+        size = self._write_segment(run, segment, data)
+        # The commit point: until this mark is in place the batch does not exist.
+        write_commit_mark(run.dir, segment, size)
+        run.segment = max(run.segment, segment)
+        self._read_back(run, project, run_id, allow_gap)
+
+    def _write_segment(self, run: StoredRun, segment: int, data: bytes) -> int:
+        """Append ``data`` to the copy's segment file (created with its header), fsynced;
+        returns the file's size. Not committed until the caller's commit point."""
         run.dir.mkdir(parents=True, exist_ok=True)
         path = segment_path(run.dir, segment)
         created = not path.exists()
@@ -361,9 +434,11 @@ class Storage:
             size = f.tell()
         if created:
             fsync_dir(path.parent)
-        # The commit point: until this mark is in place the batch does not exist.
-        write_commit_mark(run.dir, segment, size)
-        run.segment = max(run.segment, segment)
+        return size
+
+    def _read_back(self, run: StoredRun, project: str, run_id: str,
+                   allow_gap: bool) -> None:
+        """Advance the run's view over what was just appended, strictly."""
         if run.view is None:
             run.view = LocalRun(run.dir)
             findings: list[Finding] = run.view._reader.findings
@@ -397,7 +472,7 @@ class Storage:
                  writer_alive: bool | None = None) -> None:
         state = run.state()
         self.index.upsert(project, run_id, state, next_seq=run.next_seq,
-                          writer_alive=writer_alive)
+                          writer_alive=writer_alive, stamp=run_stamp(run.dir))
 
     def set_writer_alive(self, project: str, run_id: str, alive: bool) -> None:
         with self.lock(project, run_id):
@@ -559,6 +634,32 @@ def _check_sha(sha: str) -> str:
         raise BadBatch(f"{sha!r} is not a lowercase hex SHA-256")
     return sha
 
+
+
+def run_stamp(run_dir: Path) -> str | None:
+    """A cheap summary of a run directory's committed state: its segment count and its
+    last segment's index, size and mtime (appends go to the last segment; a torn tail
+    cut off changes its size). One listdir and one stat; None without segments."""
+    segments = list_segments(run_dir)
+    if not segments:
+        return None
+    index, path = segments[-1]
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{len(segments)}:{index}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir()]
+    except FileNotFoundError:
+        return []
+
+
+def _stderr(line: str) -> None:
+    print(f"flightlog server: {line}", file=sys.stderr, flush=True)
 
 
 _COMMIT_MARK = "server-commit.json"
