@@ -23,6 +23,12 @@ EXIT = {"FINISHED": ("finished", 0), "FAILED": ("crashed", 1), "KILLED": ("crash
 def _copy_store(src: Path, dst: Path) -> Path:
     """A copy whose artifact URIs name the copy (MLflow writes absolute ones)."""
     shutil.copytree(src, dst)
+    # MLflow's file store makes these folders for every run, empty or not; git keeps no
+    # empty folder, so a checkout lacks them and MlflowClient would not find such runs.
+    (dst / ".trash").mkdir(exist_ok=True)
+    for meta in dst.glob("*/*/meta.yaml"):
+        for folder in ("artifacts", "metrics", "params", "tags"):
+            (meta.parent / folder).mkdir(exist_ok=True)
     old = next(line.split("file://", 1)[1] for line in
                next(dst.glob("*/*/meta.yaml")).read_text().splitlines()
                if line.startswith("artifact_uri:")).split("/mlruns")[0] + "/" + src.name
