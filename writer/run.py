@@ -117,7 +117,10 @@ class Run:
         self._pending_rows = 0
         self._dropped_rows = 0
         self._closed = False
-        self._last: dict[str, Any] = {}
+        self._last_values: dict[str, Any] = {}
+        # The latest history row, not yet merged into _last_values (see _last).
+        self._recent_keys: tuple[str, ...] = ()
+        self._recent_values: tuple[Any, ...] = ()
         self._plain_keys: tuple[str, ...] = ()  # the last key tuple that passed _plain_keys
         self._kinds = KeyKinds()  # each history key's kind of value (valuetypes.py)
         self._step = 0
@@ -223,6 +226,14 @@ class Run:
         once while writes fail or hang: records are then buffered, or dropped and counted."""
         self._writer.wait_written(time.monotonic())
 
+    @property
+    def _last(self) -> dict[str, Any]:
+        """Each key's last logged value (the summary's default), the latest row included."""
+        if self._recent_keys:
+            self._last_values.update(zip(self._recent_keys, self._recent_values))
+            self._recent_keys = ()
+        return self._last_values
+
     def _check_open(self) -> None:
         if self._closed:
             raise WriterClosed(f"run {self.id} is finished; start a new one with "
@@ -311,7 +322,12 @@ class Run:
             self._pending_rows += 1
             self._hist.append(at, now, keys, values)
         self._step = at + 1 if advance else at
-        self._last.update(data)
+        # The summary's last values: a row is merged only when the next one has other keys
+        # (or on a read, _last): a loop logging the same keys pays one tuple comparison.
+        recent = self._recent_keys
+        if recent and keys is not recent and keys != recent:
+            self._last_values.update(zip(recent, self._recent_values))
+        self._recent_keys, self._recent_values = keys, values
         for payload in payloads:
             self._queue_packed(payload)
 
