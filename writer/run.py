@@ -230,7 +230,7 @@ class Run:
     def _last(self) -> dict[str, Any]:
         """Each key's last logged value (the summary's default), the latest row included."""
         if self._recent_keys:
-            self._last_values.update(zip(self._recent_keys, self._recent_values))
+            self._last_values.update(zip(self._recent_keys, self._recent_values, strict=True))
             self._recent_keys = ()
         return self._last_values
 
@@ -326,7 +326,7 @@ class Run:
         # (or on a read, _last): a loop logging the same keys pays one tuple comparison.
         recent = self._recent_keys
         if recent and keys is not recent and keys != recent:
-            self._last_values.update(zip(recent, self._recent_values))
+            self._last_values.update(zip(recent, self._recent_values, strict=True))
         self._recent_keys, self._recent_values = keys, values
         for payload in payloads:
             self._queue_packed(payload)
