@@ -26,7 +26,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "syncd"))
 
 from scaleparts import S3_ENV, Haproxy, Moto, Postgres, Replica
-from syncd_helpers import TRAINER, Proc, flightlog_cmd
+from syncd_fixtures import start_syncd as start_syncd
+from syncd_fixtures import state as state
+from syncd_fixtures import trainer as trainer
+from syncd_helpers import Proc
 
 _names = itertools.count()
 
@@ -123,32 +126,3 @@ def read_back(cluster: Cluster, tmp_path: Path) -> Iterator[Callable[..., Path]]
     yield read
     for storage in opened:
         storage.close()
-
-
-# The sync tests' process fixtures (tests/syncd/conftest.py), for this directory too.
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def start_syncd(procs: list[Proc], state: Path) -> Callable[..., Proc]:
-    def start(*paths: Path, server: str) -> Proc:
-        proc = Proc([*flightlog_cmd(), "syncd", *map(str, paths), "--server", server,
-                     "--state", str(state)])
-        procs.append(proc)
-        return proc
-
-    return start
-
-
-@pytest.fixture
-def trainer(procs: list[Proc]) -> Callable[..., Proc]:
-    def start(mode: str, *args: object) -> Proc:
-        proc = Proc([sys.executable, str(TRAINER), mode, *map(str, args)], stdin=True)
-        procs.append(proc)
-        return proc
-
-    return start

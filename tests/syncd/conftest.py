@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from syncd_helpers import TRAINER, Proc, Server, flightlog_cmd
+from syncd_fixtures import start_syncd as start_syncd
+from syncd_fixtures import state as state
+from syncd_fixtures import trainer as trainer
+from syncd_helpers import Proc, Server
 
 
 @pytest.fixture
@@ -33,30 +35,3 @@ def start_server(tmp_path: Path, procs: list[Proc]) -> Callable[..., Server]:
 @pytest.fixture
 def server(start_server: Callable[..., Server]) -> Server:
     return start_server()
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def start_syncd(procs: list[Proc], state: Path) -> Callable[..., Proc]:
-    def start(*paths: Path, server: str, state_dir: Path | None = None,
-              extra: tuple[str, ...] = ()) -> Proc:
-        proc = Proc([*flightlog_cmd(), "syncd", *map(str, paths), "--server", server,
-                     "--state", str(state_dir or state), *extra])
-        procs.append(proc)
-        return proc
-
-    return start
-
-
-@pytest.fixture
-def trainer(procs: list[Proc]) -> Callable[..., Proc]:
-    def start(mode: str, *args: object) -> Proc:
-        proc = Proc([sys.executable, str(TRAINER), mode, *map(str, args)], stdin=True)
-        procs.append(proc)
-        return proc
-
-    return start
