@@ -167,6 +167,7 @@ class Storage:
         self._locks_guard = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], StoredRun] = OrderedDict()
         self._cache_guard = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}  # runs being loaded
         self.partial_ttl = partial_ttl
         self._last_sweep = 0.0
         self.log = log or _stderr
@@ -202,17 +203,31 @@ class Storage:
             if run is not None:
                 self._cache.move_to_end(key)
                 return run
-        run = StoredRun(self.run_dir(project, run_id))
-        self.runs_loaded += 1
-        if run.view is not None and self.index.stamp(project, run_id) != run_stamp(run.dir):
-            # Changed while the server was down (or a crash came between a commit and
-            # its row): the row is rebuilt before anything is answered from it.
-            self._reindex(project, run_id, run)
-            self.rows_rebuilt += 1
-        with self._cache_guard:
-            self._cache[key] = run
-            while len(self._cache) > _RUN_CACHE:
-                self._cache.popitem(last=False)
+            # One load per run at a time: a request and the background index check asking
+            # for the same run at once read it once (the second waits, then finds it).
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._cache_guard:
+                run = self._cache.get(key)
+                if run is not None:
+                    self._cache.move_to_end(key)
+                    return run
+            try:
+                run = StoredRun(self.run_dir(project, run_id))
+                self.runs_loaded += 1
+                if (run.view is not None
+                        and self.index.stamp(project, run_id) != run_stamp(run.dir)):
+                    # Changed while the server was down (or a crash came between a commit
+                    # and its row): the row is rebuilt before anything is answered from it.
+                    self._reindex(project, run_id, run)
+                    self.rows_rebuilt += 1
+                with self._cache_guard:
+                    self._cache[key] = run
+                    while len(self._cache) > _RUN_CACHE:
+                        self._cache.popitem(last=False)
+            finally:
+                with self._cache_guard:
+                    self._loading.pop(key, None)
         return run
 
     def exists(self, project: str, run_id: str) -> bool:

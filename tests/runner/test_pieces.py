@@ -48,10 +48,13 @@ def test_channel_drops_malformed_and_runner_only_records() -> None:
     receiver = ChannelReceiver(r, lambda payload, kind: got.append(kind))
     good = pack_record(RecordType.METRIC, {"key": "a", "value": 1, "time": 0.0})
     segment = pack_record(RecordType.SEGMENT, {"run": "x", "index": 0})
-    for payload in (good, segment, b"\x92\x01", good):
-        os.write(w, struct.pack("<I", len(payload)) + payload)
-    os.write(w, struct.pack("<I", 1 << 30))  # a length no record has: nothing after it
-    os.write(w, struct.pack("<I", len(good)) + good)
+    sent = b"".join(struct.pack("<I", len(payload)) + payload
+                    for payload in (good, segment, b"\x92\x01", good))
+    sent += struct.pack("<I", 1 << 30)  # a length no record has: nothing after it is read
+    sent += struct.pack("<I", len(good)) + good
+    # One write (well under the pipe's buffer): the receiver closes its end once it sees
+    # the bad length, so a later write of ours could meet a closed pipe.
+    os.write(w, sent)
     os.close(w)
     receiver.stop(grace=10)
     assert got == [int(RecordType.METRIC)] * 2 and receiver.rejected == 3
