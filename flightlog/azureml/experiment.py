@@ -6,13 +6,21 @@ the workspace's local root or, when the workspace names a server, from the serve
 
 from __future__ import annotations
 
+import builtins
 import os
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from flightlog.errors import FlightlogError, InvalidValue, MissingExtra, RunNotFound
+from flightlog.errors import (
+    FlightlogError,
+    InvalidKey,
+    InvalidValue,
+    MissingExtra,
+    RunNotFound,
+    ServerProtocolError,
+)
 from flightlog.format.rundir import check_name, is_run_dir
 
 from . import _html
@@ -106,6 +114,12 @@ class Experiment:
         if type is not None:
             raise InvalidValue(f"get_runs(type={type!r}): flightlog has one kind of run; "
                                f"pass type=None", key="type")
+        if tags is not None and not isinstance(tags, (str, Mapping)):
+            raise InvalidValue(f"get_runs(tags=...) takes a tag name or a {{name: value}} "
+                               f"dict, not {builtins.type(tags).__name__}", key="tags")
+        if properties is not None and not isinstance(properties, Mapping):
+            raise InvalidValue(f"get_runs(properties=...) takes a {{key: value}} dict, not "
+                               f"{builtins.type(properties).__name__}", key="properties")
         wanted_tags = {tags: None} if isinstance(tags, str) else dict(tags or {})
         wanted_props = {str(k): str(v) for k, v in (properties or {}).items()}
         for run in self._all_runs():
@@ -137,13 +151,16 @@ class Experiment:
 
     def _server_runs(self) -> Iterator[Run]:
         # The server answers newest first; pages until one comes back short. An id seen on
-        # an earlier page (new runs shift the pages) is not yielded twice.
+        # an earlier page (new runs shift the pages) is not yielded twice. The answer is
+        # untrusted: every run must be of this project and have a valid run id (it becomes
+        # part of request paths and of the portal URL).
         api = self.workspace.api()
         seen: set[str] = set()
         offset = 0
         while True:
             page = api.runs(self.name, limit=_PAGE, offset=offset)
             for remote in page:
+                _check_listed(remote.project, remote.id, self.name, api.url)
                 if remote.id not in seen:
                     seen.add(remote.id)
                     yield Run(self, remote.id, _source=remote)
@@ -190,6 +207,23 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment(Name: {self.name}, Workspace: {self.workspace.name})"
+
+
+def _check_listed(project: str, run_id: str, wanted: str, url: str) -> None:
+    """A run the server listed for project ``wanted`` is one of it, with a valid id.
+
+    Raises:
+        ServerProtocolError: it is not.
+    """
+    if project != wanted:
+        raise ServerProtocolError(f"asked for the runs of {wanted!r}, the server listed a "
+                                  f"run of {project[:130]!r}", url=f"GET {url}/api/v1/runs")
+    try:
+        check_name(run_id, "run id")
+    except InvalidKey as exc:
+        raise ServerProtocolError(f"the server listed a run of {wanted!r} whose id "
+                                  f"{run_id[:130]!r} is not a run id",
+                                  url=f"GET {url}/api/v1/runs") from exc
 
 
 def _matches(run: Run, tags: dict[str, Any], properties: dict[str, str]) -> bool:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flightlog.errors import InvalidValue, MissingExtra, RunNotFound
+from flightlog.errors import InvalidKey, InvalidValue, MissingExtra, RunNotFound
 from flightlog.format.rundir import check_name
 from flightlog.writer import Run as WriterRun
 
@@ -27,10 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = ["RUN_DIR_ENV", "LoggingRun", "Run"]
 
-#: The environment variable naming the run directory a script runner (``flightlog run``,
-#: issue 18) started the script for: ``Run.get_context()`` attaches to that run,
-#: continuing it if the runner created it (the runner must not hold its writer lock).
+#: The environment variable naming the run directory the script runner (``flightlog
+#: run``) started the script for. With the runner's channel (``FLIGHTLOG_RUNNER_FD``, an
+#: inherited pipe) ``Run.get_context()`` logs into that run through it, as
+#: ``flightlog.init`` does; set alone (no channel variable) it names a run directory to
+#: continue. A process that inherited both variables but not the pipe (a grandchild of
+#: the runner) ignores them, as the writer does: the runner holds that run's lock.
 RUN_DIR_ENV = "FLIGHTLOG_RUN_DIR"
+#: The runner's channel variable (flightlog/runner/channel.py).
+_CHANNEL_ENV = "FLIGHTLOG_RUNNER_FD"
 #: Where offline reports (``get_portal_url`` without a server) are written, under the
 #: workspace's root: a name no project can have (project names start with a letter or
 #: digit), so no run directory is ever mistaken for it.
@@ -107,13 +113,15 @@ class _RunReading:
         directory to put it in; default: its base name in the current directory, as
         Azure). Its SHA-256 is always checked. Returns where it was written.
 
+        The name is data (from the run's records or the server's answer), never a path:
+        into a directory, only its last component names the file written.
+
         Raises:
             FileNotInRun: no file of that name was uploaded.
+            UnsafeFileName: its last component is empty, ``.`` or ``..`` and no file path
+                was given.
         """
-        target = output_file_path
-        if target is not None and Path(target).is_dir():
-            target = Path(target) / Path(name).name
-        path: Path = self._source().download_file(name, target)
+        path: Path = self._source().download_file(name, output_file_path)
         return path
 
     def get_portal_url(self) -> str:
@@ -185,11 +193,13 @@ class Run(_RunReading):
                     **kwargs: Any) -> LoggingRun:
         """The run this script logs to.
 
-        Started by the script runner (``$FLIGHTLOG_RUN_DIR`` names a run directory): that
-        run, continued. Otherwise, as Azure gives an offline run, a new offline run in
-        the experiment named after the script (``train.py`` → ``train``; ``interactive``
-        in a notebook) of ``Workspace.from_config()``. The same run for every call in the
-        process until it is completed; finished at exit if it was not.
+        Started by ``flightlog run -- python script.py``: the runner's run, logged into
+        through the runner's channel (see ``RUN_DIR_ENV``); with ``$FLIGHTLOG_RUN_DIR``
+        alone, that run directory, continued. Otherwise, as Azure gives an offline run, a
+        new offline run in the experiment named after the script (``train.py`` →
+        ``train``; ``interactive`` in a notebook) of ``Workspace.from_config()``. The same
+        run for every call in the process until it is completed; finished at exit if it
+        was not.
 
         Raises:
             RunNotFound: ``allow_offline=False`` and no runner started this script.
@@ -202,8 +212,18 @@ class Run(_RunReading):
 
         configured = Workspace.from_config()
         run_dir = os.environ.get(RUN_DIR_ENV)
+        channel = os.environ.get(_CHANNEL_ENV)
+        if run_dir and channel is not None and not _inherited_pipe(channel):
+            run_dir = None  # the writer drops both variables on its first run (below)
         if run_dir:
             path = Path(run_dir)
+            try:
+                check_name(path.parent.name, "experiment name")
+                check_name(path.name, "run id")
+            except InvalidKey as exc:
+                raise InvalidKey(f"${RUN_DIR_ENV} {run_dir[:200]!r} is not a run directory "
+                                 f"ROOT/<experiment>/<run-id>: {exc.message}",
+                                 key=RUN_DIR_ENV) from exc
             workspace = Workspace(configured.subscription_id, configured.resource_group,
                                   configured.name, dir=path.parent.parent,
                                   server=configured.server, token=configured.token,
@@ -211,8 +231,10 @@ class Run(_RunReading):
             _context = LoggingRun(Experiment(workspace, path.parent.name), id=path.name,
                                   resume=True)
         elif not allow_offline:
-            raise RunNotFound(f"no run context: ${RUN_DIR_ENV} is not set (start the script "
-                              f"with the script runner, or allow_offline=True)")
+            raise RunNotFound(f"no run context: no script runner started this process "
+                              f"(${RUN_DIR_ENV} unset, or inherited without the runner's "
+                              f"channel); start it with `flightlog run -- python ...`, or "
+                              f"pass allow_offline=True")
         else:
             _context = LoggingRun(Experiment(configured, _script_experiment()))
         return _context
@@ -222,6 +244,15 @@ class Run(_RunReading):
 
 
 _context: LoggingRun | None = None
+
+
+def _inherited_pipe(fd_text: str) -> bool:
+    """The runner's channel variable names a pipe this process holds (the rule of
+    ``flightlog.runner.channel.attachment_from_env``, which takes the run only then)."""
+    try:
+        return stat.S_ISFIFO(os.fstat(int(fd_text)).st_mode)
+    except (ValueError, OSError):
+        return False
 
 
 def _script_experiment() -> str:

@@ -5,7 +5,8 @@ The config file is found the way Azure ML finds its ``config.json``: from the st
 directory (default: the current one) up through every parent, looking in each directory
 first for ``.azureml/flightlog.json`` and then for ``flightlog.json``. The name differs
 from Azure's on purpose: a checkout that holds an Azure ``config.json`` keeps it, and
-flightlog never mistakes Azure's subscription for a server of its own.
+flightlog never mistakes Azure's subscription for a server of its own;
+``from_config(_file_name="config.json")`` (Azure's argument) reads Azure's file instead.
 
     {"dir": "runs", "server": "http://127.0.0.1:8080", "token": "...",
      "subscription_id": "...", "resource_group": "...", "workspace_name": "..."}
@@ -42,16 +43,35 @@ _FLIGHTLOG_KEYS = ("dir", "server", "token")
 _AZURE_KEYS = ("subscription_id", "resource_group", "workspace_name")
 
 
-def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file that ``Workspace.from_config(start)`` reads, or None.
+def _places(file_name: str | None) -> tuple[Path, ...]:
+    """Where a config file of that name is looked for in each directory, in order."""
+    if file_name is None:
+        return CONFIG_PLACES
+    if (not isinstance(file_name, str) or file_name in ("", ".", "..")
+            or "/" in file_name or "\\" in file_name or "\0" in file_name):
+        raise WorkspaceConfigError(f"_file_name {str(file_name)[:100]!r} is not a file name "
+                                   f"(no directory part)", key="_file_name")
+    return (Path(".azureml") / file_name, Path(file_name))
+
+
+def find_config(start: str | os.PathLike[str] | None = None,
+                file_name: str | None = None) -> Path | None:
+    """The config file that ``Workspace.from_config(start, _file_name=file_name)`` reads,
+    or None.
 
     ``start`` is a directory to search from (default: the current directory), then up
-    through its parents; or a file, which is the config itself."""
+    through its parents; or a file, which is the config itself. ``file_name`` replaces
+    ``flightlog.json`` in the search (Azure's ``_file_name``).
+
+    Raises:
+        WorkspaceConfigError: ``file_name`` has a directory part.
+    """
+    places = _places(file_name)
     here = Path(start) if start is not None else Path.cwd()
     if here.is_file():
         return here
     for directory in [here.absolute(), *here.absolute().parents]:
-        for place in CONFIG_PLACES:
+        for place in places:
             candidate = directory / place
             if candidate.is_file():
                 return candidate
@@ -124,12 +144,13 @@ class Workspace:
             from it (runs appear there once ``flightlog sync`` or ``syncd`` shipped them)
             and ``get_portal_url`` links to its pages. Training always writes locally.
         token: the server's bearer token (default ``$FLIGHTLOG_TOKEN``).
+        auth: accepted for Azure's signature and not used; flightlog's auth is the token.
     """
 
     def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
-                 workspace_name: str | None = None, *, dir: str | os.PathLike[str] | None = None,
-                 server: str | None = None, token: str | None = None,
-                 _config_path: Path | None = None) -> None:
+                 workspace_name: str | None = None, auth: Any = None, *,
+                 dir: str | os.PathLike[str] | None = None, server: str | None = None,
+                 token: str | None = None, _config_path: Path | None = None) -> None:
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.name = workspace_name or "local"
@@ -151,15 +172,18 @@ class Workspace:
         Args:
             path: a directory to search from (then its parents), or the config file.
             auth: accepted for Azure's signature; flightlog's auth is the token.
+            _file_name: the file name searched for instead of ``flightlog.json`` (Azure's
+                argument of that name; ``"config.json"`` reads an Azure config, whose
+                three keys are all known).
 
         Raises:
-            WorkspaceConfigError: the file found is not a valid config, or ``path`` names
-                something that does not exist.
+            WorkspaceConfigError: the file found is not a valid config, ``path`` names
+                something that does not exist, or ``_file_name`` is not a file name.
         """
         if path is not None and not Path(path).exists():
             raise WorkspaceConfigError("no such file or directory to read a workspace "
                                        "config from", path=str(path))
-        found = find_config(path)
+        found = find_config(path, _file_name)
         if found is None:
             return cls()
         keys = read_config(found)

@@ -5,16 +5,22 @@ sync), the notebook tables escaping hostile names, and the errors."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import json
 import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
+from hostile_server import HostileServer
 from seed_code import TOKEN
-from syncd_helpers import Server, child_env, run_cli
+from syncd_helpers import Server, child_env, flightlog_cmd, run_cli
 
 import flightlog
 from flightlog.azureml import (
@@ -31,6 +37,8 @@ from flightlog.errors import (
     InvalidKey,
     InvalidValue,
     RunNotFound,
+    ServerProtocolError,
+    UnsafeFileName,
     WorkspaceConfigError,
 )
 
@@ -326,6 +334,14 @@ def test_a_server_workspace_lists_and_details_as_the_local_one(
     for i in range(3):
         run = local.start_logging(outputs=None, config={"i": i})
         run.log("m", i)
+        if i == 2:  # the newest: seed 003's other logging forms, vectors and tables
+            run.log("m", 10)
+            run.log_list("accuracies", [0.6, 0.7, 0.87])
+            run.log_row("Y over X", x=1, y=0.4)
+            run.log_row("Y over X", x=2, y=0.5)
+            run.log_table("Sine Wave", {"angle": [0, 1], "sine": [0.0, 0.84]})
+            run.tag("selected", "yes")
+            run.tag("flagged")
         if i == 1:
             run.fail()
         else:
@@ -343,10 +359,163 @@ def test_a_server_workspace_lists_and_details_as_the_local_one(
             assert run.get_details() == twin.get_details()
             assert run.get_metrics() == twin.get_metrics()
             assert run.get_status() == twin.get_status()
+            assert run.get_tags() == twin.get_tags()
+            assert run.get_file_names() == twin.get_file_names()
         assert [r.get_status() for r in listed] == ["Completed", "Failed", "Completed"]
+        assert listed[0].get_metrics() == {
+            "m": [2, 10], "accuracies": [0.6, 0.7, 0.87],
+            "Y over X": {"x": [1, 2], "y": [0.4, 0.5]},
+            "Sine Wave": {"angle": [0, 1], "sine": [0.0, 0.84]}}
+        assert listed[0].get_tags() == {"selected": "yes", "flagged": ""}
+        assert listed[0].get_metrics("accuracies") == {"accuracies": [0.6, 0.7, 0.87]}
         assert [r.id for r in remote.get_runs(properties={"i": 1})] == [ids[1]]
         with pytest.raises(RunNotFound):
             Run(remote, "nosuchrun")
     with Workspace(dir=tmp_path / "unused", server=server.url, token="wrong") as ws, \
             pytest.raises(FlightlogError):
         list(Experiment(ws, "exp").get_runs())
+
+
+# ---------------------------------------------------------------- Azure's arguments
+
+
+def test_from_config_file_name_reads_azures_config_json(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".azureml").mkdir()
+    (tmp_path / ".azureml" / "config.json").write_text(json.dumps(
+        {"subscription_id": "sub", "resource_group": "rg", "workspace_name": "azure-ws"}),
+        encoding="utf-8")
+    (tmp_path / "deep").mkdir()
+    monkeypatch.chdir(tmp_path / "deep")
+    # Azure's own file, found up the tree by Azure's _file_name: a local workspace named
+    # after it (its keys are information, never a server).
+    ws = Workspace.from_config(_file_name="config.json")
+    assert (ws.name, ws.subscription_id, ws.resource_group) == ("azure-ws", "sub", "rg")
+    assert ws.server is None and ws.dir == tmp_path / "deep" / "flightlog"
+    assert ws.config_path == tmp_path / ".azureml" / "config.json"
+    # Without it, flightlog.json only: none here, so the defaults.
+    assert Workspace.from_config().config_path is None
+    for bad in ("../config.json", "a/b.json", "", ".."):
+        with pytest.raises(WorkspaceConfigError, match="not a file name") as info:
+            Workspace.from_config(_file_name=bad)
+        assert info.value.key == "_file_name"
+    # Azure's positional signature, auth included (flightlog's auth is the token).
+    explicit = Workspace("sub", "rg", "named", None, dir=tmp_path / "runs")
+    assert (explicit.name, explicit.dir) == ("named", tmp_path / "runs")
+    assert Workspace(workspace_name="n", auth=object()).name == "n"
+
+
+def test_get_runs_arguments_of_the_wrong_kind(tmp_path: Path) -> None:
+    experiment = Experiment(_ws(tmp_path), "exp")
+    with pytest.raises(InvalidValue, match="tag name"):
+        list(experiment.get_runs(tags=3))  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="properties"):
+        list(experiment.get_runs(properties=["i"]))  # type: ignore[arg-type]
+
+
+def test_get_context_with_a_run_dir_that_is_not_one(tmp_path: Path) -> None:
+    code = "from flightlog.azureml import Run\nRun.get_context()\n"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                            env=child_env(**{RUN_DIR_ENV: "/"}), capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 1 and "InvalidKey" in result.stderr
+    assert "$FLIGHTLOG_RUN_DIR '/' is not a run directory" in result.stderr
+
+
+def test_get_context_in_a_grandchild_of_the_script_runner(tmp_path: Path) -> None:
+    """A script the runner started launches another Python (a launcher, a sweep): the
+    grandchild inherited the runner's variables but not its pipe, and the runner holds its
+    run's lock. As ``flightlog.init`` there, ``Run.get_context()`` makes an offline run of
+    its own (it used to stop on RunLocked)."""
+    (tmp_path / "fit.py").write_text(
+        "from flightlog.azureml import Run\n"
+        "run = Run.get_context()\n"
+        "run.log('grandchild', 1)\n"
+        "print('grandchild', run.project, run.id)\n", encoding="utf-8")
+    (tmp_path / "launch.py").write_text(
+        "import subprocess, sys\n"
+        "subprocess.run([sys.executable, 'fit.py'], check=True)\n"
+        "from flightlog.azureml import Run\n"
+        "Run.get_context().log('launcher', 1)\n", encoding="utf-8")
+    result = subprocess.run([*flightlog_cmd(), "run", "--project", "sweep", "--id", "outer",
+                             "--no-snapshot", "--system-interval", "0", "--", sys.executable,
+                             "launch.py"], cwd=tmp_path, env=child_env(),
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    root = tmp_path / "flightlog"
+    assert flightlog.open_run(root / "sweep" / "outer").get_metrics() == {"launcher": 1}
+    (inner,) = list(Experiment(Workspace(dir=root), "fit").get_runs())
+    assert inner.get_metrics() == {"grandchild": 1} and inner.get_status() == "Completed"
+    assert f"grandchild fit {inner.id}" in result.stdout
+
+
+# ---------------------------------------------------------------- untrusted answers
+
+
+def test_download_file_of_hostile_names_stays_in_the_target_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File names are the server's answer: only their last component names a file, in
+    the current directory by default or in the directory given."""
+    good = b"model bytes" * 1000
+    cwd = tmp_path / "cwd"
+    into = tmp_path / "into"
+    cwd.mkdir()
+    into.mkdir()
+    monkeypatch.chdir(cwd)
+    with HostileServer("files") as hostile, \
+            Workspace(dir=tmp_path / "unused", server=hostile.url) as ws:
+        for name in ("../../escape.pkl", "..", "outputs/..", "/etc/passwd", "a\\..\\win.pkl"):
+            hostile.files[name] = (good, hashlib.sha256(good).hexdigest(), len(good))
+        run = Run(experiment=Experiment(ws, "p"), run_id="r")
+        assert "../../escape.pkl" in run.get_file_names()
+        assert run.download_file("../../escape.pkl") == Path("escape.pkl")
+        assert run.download_file("/etc/passwd", into) == into / "passwd"
+        assert run.download_file("a\\..\\win.pkl", into) == into / "win.pkl"
+        for name in ("..", "outputs/.."):
+            for target in (None, into):
+                with pytest.raises(UnsafeFileName):
+                    run.download_file(name, target)
+        with pytest.raises(FileNotInRun, match=r"no file 'model\.pkl'"):
+            run.download_file("model.pkl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "into"]
+    assert [p.name for p in cwd.iterdir()] == ["escape.pkl"]
+    assert sorted(p.name for p in into.iterdir()) == ["passwd", "win.pkl"]
+    assert (cwd / "escape.pkl").read_bytes() == good
+
+
+class _Listing(BaseHTTPRequestHandler):
+    """A server whose run listing is ``server.runs`` (a hostile one, for the client)."""
+
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = msgpack.packb({"runs": self.server.runs})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/msgpack")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize(("runs", "what"), [
+    ([{"project": "other", "id": "r1"}], "listed a run of 'other'"),
+    ([{"project": "p", "id": "../../etc"}], "'../../etc' is not a run id"),
+])
+def test_a_server_listing_other_runs_is_refused(runs: list[dict[str, str]], what: str) -> None:
+    listener = ThreadingHTTPServer(("127.0.0.1", 0), _Listing)
+    listener.runs = runs  # type: ignore[attr-defined]
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.server_address[1]}"
+        with Workspace(server=url) as ws, \
+                pytest.raises(ServerProtocolError, match=re.escape(what)) as info:
+            list(Experiment(ws, "p").get_runs())
+        assert isinstance(info.value, FlightlogError) and url in str(info.value)
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join(10)

@@ -30,7 +30,7 @@ from seed_code import (
     seed_text,
     stream_text,
 )
-from syncd_helpers import Server, child_env, run_cli
+from syncd_helpers import Server, child_env, flightlog_cmd, run_cli
 
 import flightlog
 from flightlog.azureml import RUN_DIR_ENV, Experiment, Run, Workspace
@@ -107,6 +107,9 @@ def test_seed004_tutorial_on_a_server_workspace_after_sync(notebook_dir: Path,
     with server.api() as api:
         assert api.runs("diabetes-experiment") == []  # nothing reached the server yet
     _sync(notebook_dir / "runs", server, tmp_path)
+    page = httpx.get(f"{server.url}/projects/diabetes-experiment", timeout=30,
+                     headers={"Authorization": f"Bearer {TOKEN}"})  # the table's link
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     # The finding half, in a new kernel: every answer comes from the server.
     found = run_notebook(code[:2] + code[5:], notebook_dir)
     _check_best_run(found.cells[2], found.cells[3], notebook_dir, runs)
@@ -178,12 +181,36 @@ def _check_train_run(run: Run) -> None:
     metrics = run.get_metrics()
     assert len(metrics["alpha"]) == 20 and len(metrics["mse"]) == 20
     assert metrics["alpha"][:3] == [0.0, 0.05, 0.1]
-    assert run.get_file_names() == sorted(f"ridge_{a * 0.05:.2f}.pkl" for a in range(20))
+    # Besides the models: what the script runner records of the code (code/...).
+    models = [n for n in run.get_file_names() if not n.startswith("code/")]
+    assert models == sorted(f"ridge_{a * 0.05:.2f}.pkl" for a in range(20))
     # The script never calls run.complete(): finished at exit, as Azure completes it.
     assert run.get_status() == "Completed"
 
 
-def test_seed003_train_py_attaches_to_the_runner_run(notebook_dir: Path) -> None:
+def test_seed003_train_py_logs_into_the_script_runners_run(notebook_dir: Path) -> None:
+    """Seed 003's ScriptRunConfig, as ``flightlog run -- python train.py`` (a real runner
+    process): the script's ``Run.get_context()`` is the runner's run, not a second one."""
+    script = _train_py(notebook_dir)
+    result = subprocess.run([*flightlog_cmd(), "run", "--project", "train-on-local",
+                             "--system-interval", "1", "--id", "r-0001", "--", sys.executable,
+                             script.name], cwd=notebook_dir, env=child_env(),
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("alpha is ") == 20
+    experiment = Experiment(Workspace(dir=notebook_dir / "flightlog"), "train-on-local")
+    assert [r.id for r in experiment.get_runs()] == ["r-0001"]  # one run: the runner's
+    run = Run(experiment, "r-0001")
+    _check_train_run(run)
+    runner_run = flightlog.open_run(notebook_dir / "flightlog" / "train-on-local" / "r-0001")
+    assert {f.path for f in runner_run.code_files()} >= {"train.py", "mylib.py"}
+    # No offline run beside it (the runner's run is the root's only project).
+    assert [p.name for p in (notebook_dir / "flightlog").iterdir()] == ["train-on-local"]
+
+
+def test_seed003_train_py_continues_the_run_named_by_the_variable(notebook_dir: Path) -> None:
+    """``$FLIGHTLOG_RUN_DIR`` without the runner (a scheduler's retry, say): the script
+    continues that run directory."""
     script = _train_py(notebook_dir)
     run_dir = notebook_dir / "runs" / "train-on-local" / "r-0001"
     result = subprocess.run([sys.executable, str(script)], cwd=notebook_dir,
