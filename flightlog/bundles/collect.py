@@ -64,6 +64,9 @@ class RunPlan:
     end_seq: int = 0
     end_hint: tuple[int, int] | None = None
     findings: list[FormatError] = field(default_factory=list)
+    #: records this destination never acknowledged that ``flightlog prune`` deleted on the
+    #: strength of another destination's receipt: this bundle cannot hold them
+    pruned_away: tuple[int, int] | None = None
 
     @property
     def size(self) -> int:

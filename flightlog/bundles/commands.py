@@ -51,6 +51,10 @@ def run_bundle(args: argparse.Namespace) -> int:
               f"already")
         return OK
     for plan in made.plans:
+        if plan.pruned_away is not None:
+            print(f"warning: records {_ranges([plan.pruned_away])} of {plan.project}/"
+                  f"{plan.run_id} were pruned here after another destination acknowledged "
+                  f"them: {args.dest} cannot get them from this side", file=sys.stderr)
         lost = f"  (lost locally to corruption: {_ranges(plan.lost)})" if plan.lost else ""
         print(f"  {plan.project}/{plan.run_id}  records {plan.parts[0].first_seq}.."
               f"{plan.parts[-1].last_seq}" + ("  (live)" if plan.writer_alive else "") + lost)
@@ -122,7 +126,8 @@ def run_import(args: argparse.Namespace) -> int:
             worst = max(worst, INCOMPLETE)
         else:
             state = "ok"
-        print(f"{state:10} {o.project}/{o.id}  holds records 0..{o.held - 1} "
+        holds = f"holds records 0..{o.held - 1}" if o.held else "holds no records"
+        print(f"{state:10} {o.project}/{o.id}  {holds} "
               f"(+{o.committed} new, {o.skipped} already held)"
               + (f"  missing {_ranges(o.missing)}: import the bundle that holds them, or "
                  f"send this receipt back and bundle with --since-receipt" if o.missing
@@ -139,15 +144,18 @@ def _hold_or_release(bundles: list[Any], outcomes: list[Any], hold: Path) -> Non
     target holds) is kept in ``hold`` and imported again by every later import, until the
     missing records have arrived and it is committed; then it is removed from there. So
     bundles imported one by one, in any order, all end up committed."""
+    # A bundle named twice (its original and its held copy, as `import /media/usb/*`
+    # does) was loaded once: the held copy is found by its bundle id, not by the path
+    # loaded, so that it is released too.
     held_by_run = {(o.project, o.id): o.held for o in outcomes}
     for bundle in bundles:
         waiting = any(run.last_seq >= held_by_run.get((run.project, run.id), 0)
                       for run in bundle.manifest.runs)
         source = Path(bundle.path)
+        kept = hold / f"{bundle.manifest.bundle_id}.flbundle"
         in_hold = source.parent.resolve() == hold.resolve()
-        if waiting and not in_hold:
+        if waiting and not in_hold and not kept.exists():
             hold.mkdir(parents=True, exist_ok=True)
-            kept = hold / f"{bundle.manifest.bundle_id}.flbundle"
             partial = kept.with_suffix(".partial")
             shutil.copyfile(source, partial)
             with open(partial, "rb") as f:
@@ -155,9 +163,11 @@ def _hold_or_release(bundles: list[Any], outcomes: list[Any], hold: Path) -> Non
             os.replace(partial, kept)
             print(f"held       {source.name}: its records follow ones not imported yet; kept "
                   f"as {kept} and imported again by the next import")
-        elif not waiting and in_hold:
-            source.unlink(missing_ok=True)
-            print(f"released   {source.name}: committed, no longer held")
+        elif not waiting:
+            for done in {kept, source} if in_hold else {kept}:
+                if done.exists():
+                    done.unlink()
+                    print(f"released   {done.name}: committed, no longer held")
 
 
 def run_prune(args: argparse.Namespace) -> int:

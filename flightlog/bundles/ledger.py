@@ -45,13 +45,20 @@ class RunMark:
 @dataclass
 class Sent:
     """One bundle as the ledger remembers it: per run id [first_seq, end_seq, segment,
-    offset of first_seq]."""
+    offset of first_seq, new_from, segment, offset of end_seq]: it held records
+    ``first_seq..end_seq-1``, of which ``new_from..end_seq-1`` were in no earlier bundle
+    (ledgers written before new_from was kept have only the first four: new_from is then
+    taken as first_seq, and no end hint)."""
 
     number: int
     bundle_id: str
     file: str
     created: str
     runs: dict[str, list[int]] = field(default_factory=dict)
+
+    @staticmethod
+    def new_from(entry: list[int]) -> int:
+        return entry[4] if len(entry) > 4 else entry[0]
 
 
 @dataclass
@@ -76,6 +83,8 @@ class Ledger:
             entry = sent.runs.get(run_id)
             if entry is not None and entry[0] == seq:
                 return entry[2], entry[3]
+            if entry is not None and len(entry) > 6 and entry[1] == seq and entry[5] >= 0:
+                return entry[5], entry[6]
         return None
 
     def file_held(self, sha: str) -> bool:

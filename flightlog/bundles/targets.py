@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,7 +72,7 @@ class DataDirTarget:
             os.close(self._lock)
             raise BundleError("another flightlog import into this data directory is "
                               "running", path=str(self.dir)) from None
-        self.storage = Storage(self.dir)
+        self.storage = Storage(self.dir, log=_storage_log)
         self.label = f"data:{self.dir.resolve().name}"
         self.file_chunk = 4 << 20
 
@@ -113,6 +114,13 @@ class DataDirTarget:
 
     def close(self) -> None:
         os.close(self._lock)
+
+
+def _storage_log(line: str) -> None:
+    """The storage's lines as an import's: its routine index-check summary is a server's
+    start-up news, not an import's, so only problems are shown."""
+    if not line.startswith("index checked against"):
+        print(f"flightlog import: {line}", file=sys.stderr, flush=True)
 
 
 class ServerTarget:

@@ -102,7 +102,10 @@ def _start(ledger: Ledger, run_id: str, *, resend: bool, repeat: int) -> int:
     for sent in ledger.history[-repeat:] if repeat > 0 else []:
         entry = sent.runs.get(run_id)
         if entry is not None:
-            start = min(start, max(entry[0], mark.acked_seq))
+            # Where that bundle's records new to the destination began (not where it
+            # began: it repeated older ones too, and repeating those again would make
+            # every bundle of a one-way link hold the whole run).
+            start = min(start, max(Sent.new_from(entry), mark.acked_seq))
     return start
 
 
@@ -125,9 +128,12 @@ def make_bundle(roots: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         plans = []
         for run_dir, project, run_id in _discover([Path(r) for r in roots]):
             # Records pruned here were acknowledged by some receipt: never asked for again.
-            start = max(_start(ledger, run_id, resend=resend, repeat=repeat),
-                        pruned_through(run_dir))
+            asked = _start(ledger, run_id, resend=resend, repeat=repeat)
+            start = max(asked, pruned_through(run_dir))
             plan = plan_run(run_dir, project, run_id, start, ledger.start_hint(run_id, start))
+            mark = ledger.runs.get(run_id)
+            if start > asked and (mark.acked_seq if mark is not None else 0) < start:
+                plan.pruned_away = (asked, start - 1)
             if plan.parts:
                 plans.append(plan)
         if not plans:
@@ -243,7 +249,10 @@ def _advance(ledger: Ledger, manifest: Manifest, plans: list[RunPlan],
     for plan in plans:
         mark = ledger.mark(plan.run_id, plan.project)
         first = plan.parts[0]
-        sent.runs[plan.run_id] = [first.first_seq, plan.end_seq, first.segment, first.offset]
+        new_from = max(first.first_seq, min(mark.bundled_seq, plan.end_seq))
+        end = plan.end_hint if plan.end_hint is not None else (-1, 0)
+        sent.runs[plan.run_id] = [first.first_seq, plan.end_seq, first.segment, first.offset,
+                                  new_from, end[0], end[1]]
         if plan.end_seq >= mark.bundled_seq and plan.end_hint is not None:
             mark.bundled_seq = plan.end_seq
             mark.segment, mark.offset = plan.end_hint

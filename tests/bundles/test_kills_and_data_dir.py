@@ -1,5 +1,6 @@
-"""``flightlog bundle`` and ``flightlog import`` killed with SIGKILL half way, then run
-again; and a bundle imported into a data directory with no server, then served."""
+"""``flightlog bundle`` and ``flightlog import`` (while it uploads, and while it commits
+records) killed with SIGKILL half way, then run again; and a bundle imported into a data
+directory with no server, then served."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from bundle_helpers import assert_history_is_logged, bundle, cli, local_records, served_rows
+from bundle_helpers import (
+    assert_history_is_logged,
+    bundle,
+    cli,
+    local_records,
+    served_rows,
+)
+from flightlog.format.reader import iter_records
 from flightlog.format.segment import list_segments
+from flightlog.syncd.client import HttpSyncClient
 from syncd_helpers import Proc, Server, flightlog_cmd, make_run, wait_until
 
 
@@ -107,3 +116,50 @@ def test_import_into_data_dir_then_serve(tmp_path: Path, env: dict[str, str],
     finally:
         api._client.close()
     assert (tmp_path / "model.out").read_bytes() == attached.read_bytes()
+
+
+def test_sigkill_of_import_while_it_commits_records(tmp_path: Path, env: dict[str, str],
+                                                    procs: list[Proc],
+                                                    start_server: Callable[[Path], Server]
+                                                    ) -> None:
+    """Killed between record batches (some runs committed, the others not yet): what was
+    committed stays committed and is not sent again; the rerun commits the rest, each
+    record once."""
+    runs = [f"r{k:02d}" for k in range(60)]
+    dirs = {run_id: make_run(tmp_path / "root", run_id, 40, segment_bytes=4096)
+            for run_id in runs}
+    made = bundle(env, tmp_path / "root", tmp_path / "disk")
+    data, back = tmp_path / "data", tmp_path / "back"
+    server = start_server(data)
+    proc = Proc([*flightlog_cmd(), "import", made, "--server", server.url, "-o", back],
+                env=env)
+    procs.append(proc)
+
+    def committed() -> int:
+        return sum(1 for run_id in runs if (data / "runs" / "p" / run_id / "log").is_dir())
+
+    # Runs are committed one after the other: of 11 begun, at least 10 are whole.
+    wait_until(lambda: committed() >= 11, timeout=120, what="the import committing runs")
+    proc.signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed, not finished
+    assert not back.exists() or not list(back.glob("*.json"))  # no receipt of a half import
+    # The server's committed marks (its files may still take a request received whole).
+    client = HttpSyncClient(server.url)
+    try:
+        whole = {run_id for run_id in runs if client.position("p", run_id).next_seq
+                 == len(local_records(dirs[run_id]))}
+    finally:
+        client.close()
+    assert 10 <= len(whole) < len(runs), len(whole)
+    print(f"killed with {len(whole)} of {len(runs)} runs committed")
+    result = cli(env, "import", made, "--server", server.url, "-o", back)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {ln.split()[1]: ln for ln in result.stdout.splitlines() if ln.startswith("ok ")}
+    for run_id in runs:
+        if run_id in whole:  # committed before the kill: kept, nothing sent again
+            assert "(+0 new" in lines[f"p/{run_id}"], lines[f"p/{run_id}"]
+        if run_id in (runs[0], runs[-1]):  # also the history and `flightlog verify`
+            assert_history_is_logged(data, "p", run_id, 40, local_records(dirs[run_id]))
+        copy = data / "runs" / "p" / run_id
+        ours = [(r.seq, r.type, r.body) for r in iter_records(copy, strict=True)]
+        assert ours == local_records(dirs[run_id]), run_id

@@ -112,8 +112,9 @@ def test_sneakernet_rounds(tmp_path: Path, env: dict[str, str],
     assert status.returncode == 0, status.stdout + status.stderr
     assert "p/live" in status.stdout and f" {mark4} " in status.stdout
 
-    # Round 5: two bundles imported one by one in the wrong order: the later first (a
-    # gap: it is held), then the earlier alone, which brings the held one in after it.
+    # Round 5: two bundles imported in the wrong order: the later first (a gap: it is
+    # held), then both, as `import /media/usb/*.flbundle` names them: the earlier goes in,
+    # the later after it, and its held copy (the same bundle) is released.
     log(300)
     b5 = bundle(env, root, disk)
     log(300)
@@ -123,7 +124,7 @@ def test_sneakernet_rounds(tmp_path: Path, env: dict[str, str],
     assert "held " in result.stdout, result.stdout
     assert held(data, "p", "live") == mark4
     assert len(list((back / "held").glob("*.flbundle"))) == 1
-    result = imp(b5)
+    result = imp(b5, b6)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "released " in result.stdout, result.stdout
     assert held(data, "p", "live") == _end(b6)
@@ -188,24 +189,33 @@ def test_sneakernet_rounds(tmp_path: Path, env: dict[str, str],
 
 def test_diode_repeat_survives_lost_bundles(tmp_path: Path, env: dict[str, str],
                                             writer: Callable[..., Proc]) -> None:
-    """No return path: with --repeat 1 every bundle holds the previous one's records too,
-    so losing every other bundle loses nothing; nothing is pruned without a receipt."""
+    """No return path: with --repeat 2 every bundle also holds what the previous two held
+    new, so losing any two bundles in a row loses nothing, and each bundle still starts
+    where the bundle three back ended (it does not grow with the run); nothing is pruned
+    without a receipt."""
     root, disk, back, data = (tmp_path / n for n in ("root", "disk", "back", "data"))
     w = writer(root, "p", "diode", 4096)
     steps = 0
-    arrived = []
-    for round_ in range(6):
+    made: list[Path] = []
+    for _ in range(7):
         steps += 200
         w.send("log 200")
         w.wait_line(f"logged {steps}", timeout=60)
-        made = bundle(env, root, disk, "--repeat", "1")
-        if round_ % 2 == 0:
-            arrived.append(made)  # the others are lost
+        made.append(bundle(env, root, disk, "--repeat", "2"))
     w.send("finish")
     w.wait_line("finished", timeout=60)
-    arrived.append(bundle(env, root, disk, "--repeat", "1"))
-    result = cli(env, "import", *arrived, "--data", data, "-o", back)
+    made.append(bundle(env, root, disk, "--repeat", "2"))
+    starts = [open_bundle(b).manifest.runs[0].first_seq for b in made]
+    assert starts[:3] == [0, 0, 0]
+    for n in range(3, len(made)):  # the new records of bundles n-2 and n-1, then its own
+        assert starts[n] == _end(made[n - 3]) > 0, (n, starts)
+    arrived = [made[0], made[3], made[6], made[7]]  # 1-2 and 4-5 lost: two in a row
+    # One at a time, the last first: held, then brought in by the imports after it.
+    for b in reversed(arrived):
+        result = cli(env, "import", b, "--data", data, "-o", back)
+        assert result.returncode in (0, 3), result.stdout + result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
+    assert not list((back / "held").glob("*.flbundle"))
     logged = local_records(root / "p" / "diode")
     assert_history_is_logged(data, "p", "diode", steps, logged)
     result = cli(env, "prune", root)
