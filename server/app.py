@@ -37,7 +37,7 @@ from flightlog.errors import FlightlogError, FormatError, RunNotFound
 from flightlog.histchart import histogram_charts
 
 from .backends import BackendUnavailable, Overloaded, open_storage
-from .backends.admission import RETRY_AFTER, CommitGate
+from .backends.admission import RETRY_AFTER, CommitGate, RunRate
 from .chartdata import mount_chart_data
 from .execution import mount_execution
 from .index import BadQuery, RunIndex
@@ -164,8 +164,8 @@ def create_app(data_dir: str | None, token: str | None = None, *, host: str | No
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> Response:
-        response = _error(429, "overloaded", exc.message, retry_after=RETRY_AFTER)
-        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response = _error(429, exc.code, exc.message, retry_after=exc.retry_after)
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.exception_handler(BadQuery)
@@ -196,9 +196,12 @@ def create_app(data_dir: str | None, token: str | None = None, *, host: str | No
 
 def _sync_routes(app: FastAPI, storage: Storage) -> None:
     gate = CommitGate.for_backend(scaled=not isinstance(storage.index, RunIndex))
+    # Requests/s per run on these routes: 429 + Retry-After past it (admission.py).
+    run_rate = RunRate.for_backend(scaled=not isinstance(storage.index, RunIndex))
     @app.get("/api/v1/runs/{project}/{run_id}/sync")
     def sync_position(project: ProjectName, run_id: RunId) -> dict[str, Any]:
         """The committed high-water mark: the next sequence number the server expects."""
+        run_rate.admit(project, run_id)
         return storage.position(project, run_id)
 
     @app.post("/api/v1/runs/{project}/{run_id}/frames",
@@ -216,6 +219,7 @@ def _sync_routes(app: FastAPI, storage: Storage) -> None:
             raise HTTPException(400, "allow_gap is no longer accepted: declare each lost "
                                      "range as gap=FIRST-LAST (upgrade the client)")
         gaps = [_parse_gap(g) for g in gap]
+        run_rate.admit(project, run_id)
         with gate.admit():  # 429 past the replica's bound (backends/admission.py)
             body = await _read_body(request, MAX_BATCH_BYTES)
             alive = None if writer is None else writer == "alive"
@@ -227,6 +231,7 @@ def _sync_routes(app: FastAPI, storage: Storage) -> None:
     @app.post("/api/v1/runs/{project}/{run_id}/writer")
     async def post_writer(request: Request, project: ProjectName, run_id: RunId,
                           alive: bool) -> dict[str, Any]:
+        run_rate.admit(project, run_id)
         if not storage.exists(project, run_id):
             raise HTTPException(404, f"no run {project}/{run_id}")
         await run_in_threadpool(storage.set_writer_alive, project, run_id, alive)

@@ -5,19 +5,16 @@ tags as JSON). It is never the truth: ``Storage`` rebuilds any row from the run
 directory. Each row keeps the ``stamp`` of the run directory it was built from (a cheap
 summary of its segment files, ``storage.run_stamp``): at start the index is trusted and a
 row is rebuilt only when its stamp differs from the directory's (changed while the server
-was down, or a crash between a commit and its row). NaN and infinities become JSON null
-here (SQLite's JSON functions accept only standard JSON); exact values are served from
-the run directory.
+was down, or a crash between a commit and its row). What a row holds, and answers, is
+indexrow.py's (shared with the PostgreSQL index).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,8 @@ from flightlog.format.state import RunState
 
 from flightlog.errors import FlightlogError
 
-from .runfields import SECTIONS, json_paths, known_fields, run_times, unknown_field_message
+from .indexrow import STATUS_SQL, row_answer, row_values, select_columns, upsert_sql
+from .runfields import SECTIONS, json_paths, known_fields, unknown_field_message
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -50,37 +48,13 @@ CREATE INDEX IF NOT EXISTS runs_by_project_created ON runs (project, created);
 """
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-/ ]*?)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
-_FIELDS = {"name", "created", "updated", "status", "steps", "id"}
+_FIELDS = {"name", "created", "updated", "status", "steps", "id", "duration", "last_update"}
+#: The row (indexrow.py) and the embedded store's run-directory stamp.
+_UPSERT = upsert_sql("?", extra=("stamp",))
 
 
 class BadQuery(FlightlogError, ValueError):
     """A filter or ordering the index cannot answer (HTTP 400)."""
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def _json(value: Any) -> str:
-    return json.dumps(_clean(value), allow_nan=False, default=str)
-
-
-def status_of(exit_code: int | None, writer_alive: int | None) -> str:
-    if exit_code is not None:
-        return "finished" if exit_code == 0 else "crashed"
-    return "crashed" if writer_alive == 0 else "running"
-
-
-_STATUS_SQL = ("CASE WHEN exit_code IS NOT NULL THEN (CASE WHEN exit_code = 0 THEN 'finished' "
-               "ELSE 'crashed' END) WHEN writer_alive = 0 THEN 'crashed' ELSE 'running' END")
 
 
 class RunIndex:
@@ -102,23 +76,10 @@ class RunIndex:
 
     def upsert(self, project: str, run_id: str, state: RunState, *, next_seq: int,
                writer_alive: bool | None, stamp: str | None = None) -> None:
-        row = (project, run_id, state.name or run_id, state.created, time.time(),
-               state.exit_code, None if writer_alive is None else int(writer_alive),
-               state.steps, state.records, next_seq, _json(state.config),
-               _json(state.summary()), _json(state.tags), stamp, *run_times(state))
+        row = (*row_values(project, run_id, state, next_seq=next_seq,
+                           writer_alive=writer_alive), stamp)
         with self._guard:
-            self._db.execute(
-                "INSERT INTO runs (project, run_id, name, created, updated, exit_code, "
-                "writer_alive, steps, records, next_seq, config, summary, tags, stamp, "
-                "duration, last_update) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (project, run_id) DO UPDATE SET name=excluded.name, "
-                "created=excluded.created, updated=excluded.updated, "
-                "exit_code=excluded.exit_code, "
-                "writer_alive=COALESCE(excluded.writer_alive, runs.writer_alive), "
-                "steps=excluded.steps, records=excluded.records, next_seq=excluded.next_seq, "
-                "config=excluded.config, summary=excluded.summary, tags=excluded.tags, "
-                "stamp=excluded.stamp, duration=excluded.duration, "
-                "last_update=excluded.last_update", row)
+            self._db.execute(_UPSERT, row)
 
     def stamps(self) -> dict[tuple[str, str], str | None]:
         """Each row's run-directory stamp (None: a row from before stamps)."""
@@ -190,19 +151,10 @@ class RunIndex:
 
     def _select(self, where: str, params: list[Any], order: str, limit: int,
                 offset: int) -> list[dict[str, Any]]:
-        sql = (f"SELECT project, run_id, name, created, updated, exit_code, writer_alive, "
-               f"steps, records, next_seq, config, summary, tags, duration, last_update "
-               f"FROM runs {where} {order} "
-               f"LIMIT ? OFFSET ?")
+        sql = f"SELECT {select_columns()} FROM runs {where} {order} LIMIT ? OFFSET ?"
         with self._guard:
             rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
-        return [{
-            "project": r[0], "id": r[1], "name": r[2], "created": r[3], "updated": r[4],
-            "exit_code": r[5], "status": status_of(r[5], r[6]), "steps": r[7],
-            "records": r[8], "next_seq": r[9], "config": json.loads(r[10]),
-            "summary": json.loads(r[11]), "tags": json.loads(r[12]),
-            "duration": r[13], "last_update": r[14],
-        } for r in rows]
+        return [row_answer(r, json.loads) for r in rows]
 
 
 def _where_sql(project: str | None, filters: Sequence[str]) -> tuple[str, list[Any]]:
@@ -221,7 +173,7 @@ def _where_sql(project: str | None, filters: Sequence[str]) -> tuple[str, list[A
 def _path_sql(key: str) -> tuple[str, list[Any]]:
     """SQL for a field: ``name``, ``status``, ``config.a/b``, ``summary.x``, ``tags.t``."""
     if key in _FIELDS:
-        column = {"status": _STATUS_SQL, "id": "run_id"}.get(key, key)
+        column = {"status": STATUS_SQL, "id": "run_id"}.get(key, key)
         return column, []
     section, _, sub = key.partition(".")
     if section not in ("config", "summary", "tags") or not sub:

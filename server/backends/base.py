@@ -33,8 +33,13 @@ class BackendUnavailable(FlightlogError):
 
 
 class Overloaded(FlightlogError):
-    """This replica has as many commits in flight as it takes (HTTP 429 + Retry-After).
-    Recoverable: retry later, or on another replica."""
+    """This replica has as many commits in flight as it takes, or the run sent more
+    requests/s than it takes (HTTP 429 + Retry-After). Recoverable: retry later."""
+
+    #: Whole seconds the client is told to wait (``Retry-After``).
+    retry_after: int = 1
+    #: The answer's ``error`` field.
+    code: str = "overloaded"
 
 
 @runtime_checkable

@@ -7,6 +7,8 @@ usual AWS variables or files, as boto3 finds them). Keys under PREFIX::
         the new frames of one committed batch, verbatim (SPEC.md §4 frames), records
         start..end-1 of the mark; the hash is of the object's bytes, so a name always
         means one content and a reader checks what it got
+        a compacted object has the same form: the frames of consecutive committed
+        batches of one segment, start..end-1 spanning theirs (scaled.py's compact)
     blobs/sha256/<sha256>            an attached file, by its content hash
     partial/<sha256>/<offset:020d>   a resumable upload's chunks, until it is complete
 
@@ -110,6 +112,8 @@ class ObjectStore:
             raise MissingExtra(f"--store needs the 'scale' extra: pip install "
                                f"'flightlog[scale]' ({exc.name} is not installed)") from exc
         self.url = StoreUrl.parse(url)
+        #: The ``--store`` it was opened with.
+        self.spec = url
         config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=_read_timeout(),
                         retries={"max_attempts": 2, "mode": "standard"},
                         s3={"addressing_style": "path"})
@@ -195,12 +199,16 @@ class ObjectStore:
     def delete(self, name: str) -> None:
         self._call("delete_object", name, Key=self._key(name))
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
-        """(name, size, age in seconds) of each object under ``prefix``, in key order."""
+    def list(self, prefix: str, start_after: str = "") -> Iterator[tuple[str, int, float]]:
+        """(name, size, age in seconds) of each object under ``prefix``, in key order;
+        from the first name after ``start_after`` (a name) when given. Pages are fetched
+        as the caller iterates: stopping early lists no more."""
         token: str | None = None
         now = time.time()
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, str] = {"ContinuationToken": token} if token else {}
+            if start_after and not token:
+                extra["StartAfter"] = self._key(start_after)
             page = self._call("list_objects_v2", prefix, Prefix=self._key(prefix), **extra)
             for item in page.get("Contents", []):
                 name = str(item["Key"])[len(self.url.prefix):]

@@ -16,11 +16,17 @@ from typing import Any
 
 from flightlog.format.state import RunState
 
-from ..index import _FIELDS, _FILTER, _STATUS_SQL, BadQuery, _json, _literal, status_of
+from ..index import _FIELDS, _FILTER, BadQuery, _literal
+from ..indexrow import STATUS_SQL, row_answer, row_values, select_columns, upsert_sql
+from ..runfields import run_times
 from .postgres import Database
 
-_COLUMNS = ("project, run_id, name, created, updated, exit_code, writer_alive, steps, "
-            "records, next_seq, config, summary, tags")
+#: indexrow.py's row; a row already at a later mark is kept (two replicas' answers may
+#: arrive out of order: the index only moves forward).
+_UPSERT = upsert_sql("%s", json_cast="::jsonb", where="runs.next_seq <= excluded.next_seq")
+#: Fills the times of a row written before they were columns (migration 0002).
+_FILL_TIMES = ("UPDATE runs SET duration = %s, last_update = %s WHERE project = %s AND "
+               "run_id = %s AND next_seq = %s AND last_update IS NULL")
 
 
 class PgIndex:
@@ -45,23 +51,23 @@ class PgIndex:
         """Insert or update the run's row; a row already at a later mark is kept (two
         replicas' answers may arrive out of order: the index only moves forward).
         ``stamp`` is the embedded store's and is not kept."""
-        row = (project, run_id, state.name or run_id, state.created, time.time(),
-               state.exit_code, None if writer_alive is None else int(writer_alive),
-               state.steps, state.records, next_seq, _json(state.config),
-               _json(state.summary()), _json(state.tags))
-        sql = (f"INSERT INTO runs ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
-               f"%s::jsonb,%s::jsonb,%s::jsonb) ON CONFLICT (project, run_id) DO UPDATE SET "
-               f"name=excluded.name, created=excluded.created, updated=excluded.updated, "
-               f"exit_code=excluded.exit_code, "
-               f"writer_alive=COALESCE(excluded.writer_alive, runs.writer_alive), "
-               f"steps=excluded.steps, records=excluded.records, next_seq=excluded.next_seq, "
-               f"config=excluded.config, summary=excluded.summary, tags=excluded.tags "
-               f"WHERE runs.next_seq <= excluded.next_seq")
+        row = row_values(project, run_id, state, next_seq=next_seq,
+                         writer_alive=writer_alive)
+        sql = _UPSERT
         if conn is not None:
             conn.execute(sql, row)
             return
         with self._db.connection() as own:
             own.execute(sql, row)
+
+    def fill_times(self, project: str, run_id: str, state: RunState, next_seq: int) -> None:
+        """Give a row written before migration 0002 its duration and last update (from
+        the run's state at ``next_seq``, read by a replica); a no-op on any other row."""
+        duration, last_update = run_times(state)
+        if last_update is None:
+            return
+        with self._db.connection() as conn:
+            conn.execute(_FILL_TIMES, (duration, last_update, project, run_id, next_seq))
 
     def set_writer_alive(self, project: str, run_id: str, alive: bool) -> None:
         with self._db.connection() as conn:
@@ -96,15 +102,10 @@ class PgIndex:
 
     def _select(self, where: str, params: list[Any], order: str, limit: int,
                 offset: int) -> list[dict[str, Any]]:
-        sql = f"SELECT {_COLUMNS} FROM runs {where} {order} LIMIT %s OFFSET %s"
+        sql = f"SELECT {select_columns()} FROM runs {where} {order} LIMIT %s OFFSET %s"
         with self._db.connection() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
-        return [{
-            "project": r[0], "id": r[1], "name": r[2], "created": r[3], "updated": r[4],
-            "exit_code": r[5], "status": status_of(r[5], r[6]), "steps": r[7],
-            "records": r[8], "next_seq": r[9], "config": r[10] or {},
-            "summary": r[11] or {}, "tags": r[12] or {},
-        } for r in rows]
+        return [row_answer(r, lambda value: value) for r in rows]
 
 
 def _where_sql(project: str | None, filters: Sequence[str]) -> tuple[str, list[Any]]:
@@ -122,7 +123,7 @@ def _where_sql(project: str | None, filters: Sequence[str]) -> tuple[str, list[A
 def _path_sql(key: str) -> tuple[str, list[Any], bool]:
     """(SQL, parameters, is JSONB) of a field."""
     if key in _FIELDS:
-        return {"status": _STATUS_SQL, "id": "run_id"}.get(key, key), [], False
+        return {"status": STATUS_SQL, "id": "run_id"}.get(key, key), [], False
     section, _, sub = key.partition(".")
     if section not in ("config", "summary", "tags") or not sub:
         raise BadQuery(f"unknown field {key!r}; use name, status, created, steps, or "
@@ -144,7 +145,7 @@ def _filter_sql(text: str) -> tuple[str, list[Any]]:
     if is_json:
         return f"{column} {sql_op} %s::jsonb", [*params, json.dumps(literal)]
     if isinstance(literal, (int, float)) and not isinstance(literal, bool) and \
-            key in ("created", "updated", "steps"):
+            key in ("created", "updated", "steps", "duration", "last_update"):
         return f"{column} {sql_op} %s", [*params, literal]
     return f"{column}::text {sql_op} %s", [*params, str(literal)]
 

@@ -58,6 +58,11 @@ class Mark:
     segment: int
 
 
+class Compacted(FlightlogError):
+    """Rows a compaction meant to replace were replaced meanwhile (another replica
+    compacted them): nothing was written."""
+
+
 @dataclass(frozen=True)
 class Chunk:
     start_seq: int
@@ -65,6 +70,8 @@ class Chunk:
     segment: int
     object_key: str
     holes: list[tuple[int, int]]
+    #: The object's size; None for rows written before schema version 3.
+    bytes: int | None = None
 
 
 class Database:
@@ -78,6 +85,8 @@ class Database:
         except ImportError as exc:
             raise MissingExtra(f"--db needs the 'scale' extra: pip install "
                                f"'flightlog[scale]' ({exc.name} is not installed)") from exc
+        #: The ``--db`` it was opened with.
+        self.conninfo = conninfo
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=max_size,
                                     timeout=POOL_TIMEOUT, open=False,
                                     check=ConnectionPool.check_connection,
@@ -145,18 +154,51 @@ class Database:
         return [(int(a), int(b)) for a, b in rows]
 
     def chunks_from(self, project: str, run_id: str, start_seq: int) -> list[Chunk]:
-        """The committed batches from mark ``start_seq`` on, in order."""
+        """The committed batches holding records from ``start_seq`` on, in order (the
+        first may start before ``start_seq``: a compacted row spanning it)."""
         with self.connection() as conn:
-            rows = conn.execute("SELECT start_seq, end_seq, segment, object_key, holes FROM "
-                                "chunks WHERE project = %s AND run_id = %s AND start_seq >= %s "
-                                "ORDER BY start_seq", (project, run_id, start_seq)).fetchall()
-        return [Chunk(int(a), int(b), int(s), str(k), [(int(x), int(y)) for x, y in h])
-                for a, b, s, k, h in rows]
+            rows = conn.execute("SELECT start_seq, end_seq, segment, object_key, holes, bytes "
+                                "FROM chunks WHERE project = %s AND run_id = %s AND "
+                                "end_seq > %s ORDER BY start_seq",
+                                (project, run_id, start_seq)).fetchall()
+        return [Chunk(int(a), int(b), int(s), str(k), [(int(x), int(y)) for x, y in h],
+                      None if n is None else int(n))
+                for a, b, s, k, h, n in rows]
+
+    def replace_chunks(self, project: str, run_id: str, old: list[Chunk], object_key: str,
+                       size: int, object_present: Callable[[], bool] | None = None) -> None:
+        """Compaction's commit: the consecutive rows ``old`` (one segment) become one row
+        naming ``object_key`` (their frames, in order), in one transaction; readers see
+        either all the old rows or the new one. ``object_present`` as in commit_batch.
+
+        Raises:
+            Compacted: one of ``old`` was replaced meanwhile; nothing was written.
+            ObjectVanished: the object was collected; put it again.
+        """
+        holes = [list(h) for chunk in old for h in chunk.holes]
+        with self.transaction() as conn:
+            if object_present is not None:
+                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (COLLECTOR_LOCK,))
+                if not object_present():
+                    raise ObjectVanished(f"object {object_key} was collected", key=object_key)
+            gone = conn.execute(
+                "DELETE FROM chunks WHERE project = %s AND run_id = %s AND (start_seq, "
+                "object_key) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+                (project, run_id, [c.start_seq for c in old],
+                 [c.object_key for c in old])).rowcount
+            if gone != len(old):
+                raise Compacted(f"{project}/{run_id}: rows {old[0].start_seq}.."
+                                f"{old[-1].end_seq} were compacted meanwhile")
+            conn.execute("INSERT INTO chunks (project, run_id, start_seq, end_seq, segment, "
+                         "object_key, holes, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                         (project, run_id, old[0].start_seq, old[-1].end_seq, old[0].segment,
+                          object_key, json.dumps(holes), size))
 
     def commit_batch(self, project: str, run_id: str, *, start: int, end: int, segment: int,
                      object_key: str, holes: list[tuple[int, int]], state: RunState,
                      writer_alive: bool | None, upsert: Callable[..., None],
-                     object_present: Callable[[], bool] | None = None) -> None:
+                     object_present: Callable[[], bool] | None = None,
+                     size: int | None = None) -> None:
         """Move the run's mark from ``start`` to ``end``, atomically with the batch's row,
         its gaps and index row (``upsert(conn, ...)``).
 
@@ -184,9 +226,9 @@ class Database:
             if moved != 1:
                 raise StaleMark(f"{project}/{run_id}: mark moved from {start}")
             conn.execute("INSERT INTO chunks (project, run_id, start_seq, end_seq, segment, "
-                         "object_key, holes) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                         "object_key, holes, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                          (project, run_id, start, end, segment, object_key,
-                          json.dumps([list(h) for h in holes])))
+                          json.dumps([list(h) for h in holes]), size))
             for first, last in holes:
                 conn.execute("INSERT INTO gaps VALUES (%s, %s, %s, %s)",
                              (project, run_id, first, last))
@@ -199,6 +241,26 @@ class Database:
         rows = conn.execute("SELECT object_key FROM chunks WHERE object_key = ANY(%s)",
                             (keys,)).fetchall()
         return {str(r[0]) for r in rows}
+
+    def runs_with_small_chunks(self, at_least: int, small: int, limit: int = 1000
+                               ) -> list[tuple[str, str]]:
+        """Runs with ``at_least`` rows whose objects are under ``small`` bytes (or of
+        unknown size): due for compaction."""
+        with self.connection() as conn:
+            rows = conn.execute("SELECT project, run_id FROM chunks WHERE bytes IS NULL OR "
+                                "bytes < %s GROUP BY project, run_id HAVING count(*) >= %s "
+                                "LIMIT %s", (small, at_least, limit)).fetchall()
+        return [(str(p), str(r)) for p, r in rows]
+
+    @staticmethod
+    def collector_cursor(conn: Any) -> str:
+        """The key after which the collector's next sweep lists (on its connection)."""
+        row = conn.execute("SELECT after_key FROM collector_cursor WHERE id = 1").fetchone()
+        return "" if row is None else str(row[0])
+
+    @staticmethod
+    def set_collector_cursor(conn: Any, after: str) -> None:
+        conn.execute("UPDATE collector_cursor SET after_key = %s WHERE id = 1", (after,))
 
     @contextmanager
     def collector_lock(self) -> Iterator[Any]:

@@ -61,11 +61,12 @@ def scaled_storage(postgres: Postgres, moto: Moto, tmp_path: Path) -> Iterator[C
     opened: list[ScaledStorage] = []
     worlds: dict[str, tuple[str, str]] = {}
 
-    def open_one(world: str = "a", cache: str | None = None) -> ScaledStorage:
+    def open_one(world: str = "a", cache: str | None = None, **options: Any) -> ScaledStorage:
         if world not in worlds:
             worlds[world] = _world(postgres, moto)
         db, store = worlds[world]
-        storage = ScaledStorage(tmp_path / (cache or f"cache{len(opened)}"), db, store)
+        storage = ScaledStorage(tmp_path / (cache or f"cache{len(opened)}"), db, store,
+                                **options)
         opened.append(storage)
         return storage
 

@@ -141,8 +141,10 @@ class Moto:
 class Replica:
     """A ``flightlog server --db --store`` subprocess; kill + start restarts it."""
 
-    def __init__(self, db: str, store: str, cache: Path, procs: list[Proc]) -> None:
+    def __init__(self, db: str, store: str, cache: Path, procs: list[Proc],
+                 **env: str) -> None:
         self.db, self.store, self.cache, self._procs = db, store, cache, procs
+        self.env = env  # more environment of the server (limits)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: Proc | None = None
@@ -151,8 +153,9 @@ class Replica:
         self.proc = Proc([*flightlog_cmd(), "server", "--db", self.db, "--store", self.store,
                           "--data", str(self.cache), "--host", "127.0.0.1",
                           "--port", str(self.port)],
-                         env=child_env(**S3_ENV, FLIGHTLOG_STORE_TIMEOUT="2",
-                                       FLIGHTLOG_MAX_COMMITS=str(MAX_COMMITS)))
+                         env=child_env(**{**S3_ENV, "FLIGHTLOG_STORE_TIMEOUT": "2",
+                                          "FLIGHTLOG_MAX_COMMITS": str(MAX_COMMITS),
+                                          **self.env}))
         self._procs.append(self.proc)
         return self
 

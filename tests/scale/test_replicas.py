@@ -163,7 +163,8 @@ def test_a_replica_at_its_commit_limit_answers_429_with_retry_after(cluster: Any
             return httpx.post(replica.url + path, content=b"garbage", timeout=30,
                               headers={"Content-Type": "application/octet-stream"})
 
-        refused = wait_until(lambda: (r := probe()).status_code == 429 and r, TIMEOUT,
+        refused = wait_until(lambda: (r := probe()).status_code == 429
+                             and r.json()["error"] == "overloaded" and r, TIMEOUT,
                              "429 from the replica at its limit")
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"] == "overloaded"
