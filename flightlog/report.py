@@ -136,17 +136,23 @@ def _json_for_html(value: Any) -> str:
 
 
 def page_html(boot: dict[str, Any], *, title: str, data: dict[str, Any] | None = None,
-              inline: bool = False, nav: bool = True) -> str:
+              inline: bool = False, nav: bool = True, preload: Sequence[str] = ()) -> str:
     """An HTML page that draws ``boot`` (``{"view": ..., "runs": [...], ...}``).
 
     Args:
         data: the runs' data to inline (pages that need no server); ``None`` makes the
             page fetch from the server that serves it.
         inline: inline the Vega bundle, the renderer and the stylesheet (no requests).
+        preload: same-site URLs the page's script will ``fetch()`` (exactly these
+            strings): asked for at once, while the scripts are still being parsed.
     """
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{html.escape(title)}</title>"]
+    # Before the scripts: the preload scanner sends these first. "crossorigin" makes the
+    # request's mode that of fetch() (cors, same-origin credentials), or it is not reused.
+    parts.extend(f'<link rel="preload" as="fetch" crossorigin href="{html.escape(url)}">'
+                 for url in preload if url.startswith("/") and not url.startswith("//"))
     needs_plotly = data is not None and any(
         item.get("kind") == "plotly" for run in data["runs"].values()
         for items in run.get("media", {}).values() for item in items)
@@ -244,6 +250,52 @@ def _media_cells(rows: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
                 yield value
 
 
+def _remote_vectors(run: Any) -> dict[str, Any]:
+    """A RemoteRun's vectors (``GET .../vectors``, the shape of series.vector_series),
+    checked: the server's answer is untrusted like any other.
+
+    Raises:
+        ServerProtocolError: a vector that is not a kind, x and y of equal length (at
+            most REPORT_POINTS numbers), total, downsampled and length.
+    """
+    from flightlog.server.series import MAX_VECTORS
+
+    from .errors import ServerProtocolError
+
+    where = f"GET /api/v1/runs/{run.project}/{run.id}/vectors"
+    found = run._get("/vectors", points=REPORT_POINTS)
+
+    def bad(what: str) -> ServerProtocolError:
+        return ServerProtocolError(f"vectors answer: {what}", url=where)
+
+    def count(value: Any) -> bool:
+        return type(value) is int and value >= 0
+
+    if not isinstance(found, dict) or len(found) > MAX_VECTORS + 1:
+        raise bad(f"not a map of at most {MAX_VECTORS} vectors")
+    out: dict[str, Any] = {}
+    for key, vector in found.items():
+        if key == "_truncated":
+            if not isinstance(vector, dict) or not count(vector.get("vectors")):
+                raise bad("_truncated is not {vectors: N}")
+            out[key] = {"vectors": vector["vectors"]}
+            continue
+        if not isinstance(key, str) or not isinstance(vector, dict):
+            raise bad(f"entry {str(key)[:60]!r} is not a named map")
+        xs, ys = vector.get("x"), vector.get("y")
+        ok = (vector.get("kind") in ("list", "metric") and isinstance(xs, list)
+              and isinstance(ys, list) and len(xs) == len(ys) <= REPORT_POINTS
+              and all(type(v) in (int, float) for v in xs + ys)
+              and count(vector.get("total")) and count(vector.get("length"))
+              and isinstance(vector.get("downsampled"), bool))
+        if not ok:
+            raise bad(f"vector {key[:60]!r} is not kind, x, y (numbers, as many), total, "
+                      f"downsampled, length")
+        out[key] = {name: vector[name] for name in
+                    ("kind", "x", "y", "total", "downsampled", "length")}
+    return out
+
+
 def run_data(run: Any) -> dict[str, Any]:
     """One run's data as the renderer's inline source reads it (the same shapes as the
     server's answers). ``run``: a LocalRun, a RemoteRun or a writer Run."""
@@ -312,11 +364,13 @@ def run_data(run: Any) -> dict[str, Any]:
             if content is not None:
                 inlined_files[entry["name"]] = _data_uri("application/octet-stream", content)
                 budget -= len(content)
-    vectors = {}  # log_list / repeated run.log(name, v): one-variable line charts
+    vectors: dict[str, Any] = {}  # log_list / repeated run.log(name, v): line charts
     if state is not None:
         from flightlog.server.series import vector_series
 
         vectors = vector_series(state.metrics, state.lists, REPORT_POINTS)
+    elif callable(getattr(run, "_get", None)):  # a RemoteRun: the server's vectors route
+        vectors = _remote_vectors(run)
     execution = {}
     if state is not None and hasattr(run, "system_metrics"):
         from flightlog.server.execution import execution_data

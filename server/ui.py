@@ -27,6 +27,7 @@ import hmac
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -39,6 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from flightlog.report import page_html, plotly_js_path, static_dir
 from flightlog.vega_bundle import vega_bundle
 
+from .chartdata import page_series_url
 from .security import SESSION_COOKIE, SESSION_LIFETIME, Sessions
 from .series import DEFAULT_POINTS, column_array, downsample, metric_columns
 from .storage import Storage
@@ -197,8 +199,8 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None,
     # the background, so that neither readiness nor the first page waits for it.
     threading.Thread(target=bundle_bytes, name="vega-bundle", daemon=True).start()
 
-    def page(boot: dict[str, Any], title: str) -> HTMLResponse:
-        return HTMLResponse(page_html(boot, title=title),
+    def page(boot: dict[str, Any], title: str, preload: Sequence[str] = ()) -> HTMLResponse:
+        return HTMLResponse(page_html(boot, title=title, preload=preload),
                             headers={"Cache-Control": "no-cache"})
 
     @app.get("/", include_in_schema=False)
@@ -206,8 +208,10 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None,
         return page({"view": "projects"}, "flightlog")
 
     @app.get("/projects/{project}", include_in_schema=False)
-    def runs_page(project: str) -> HTMLResponse:
-        return page({"view": "runs", "project": project}, f"{project} · flightlog")
+    def runs_page(request: Request, project: str) -> HTMLResponse:
+        # The experiment charts' request goes out with the page's scripts, not after.
+        first = page_series_url(project, request.query_params.getlist("filter"))
+        return page({"view": "runs", "project": project}, f"{project} · flightlog", [first])
 
     @app.get("/runs/{project}/{run_id}", include_in_schema=False)
     def run_page(project: str, run_id: str) -> HTMLResponse:

@@ -18,8 +18,10 @@
  * link or a reload shows the same page.
  *
  * Test hooks: window.flightlog.charts[KEY] (the overlay of metric KEY, as on the run
- * page), window.flightlog.views["experiment:scatter"|"experiment:parallel"] (data
- * "values"), .experiment[data-loaded] counts loads, data-painted-at stamps the first
+ * page; its view's data "series" holds the points drawn, a row with y null between
+ * runs when they are many), flightlog.manyRuns and flightlog.exactRuns (set before the
+ * page draws: more runs than these are drawn as many, zoomed from the overviews),
+ * window.flightlog.views["experiment:scatter"|"experiment:parallel"] (data "values"), .experiment[data-loaded] counts loads, data-painted-at stamps the first
  * overlay drawn (performance.now()).
  */
 (function () {
@@ -33,9 +35,12 @@
   // Points of one overlay chart, over all its runs: Vega evaluates its encoders per
   // point, interpreted (the CSP forbids eval), about 20 us each on this 2-core machine;
   // 12,000 points draw in well under a second. The run page shows every point.
-  const BUDGET = 12000;
+  const BUDGET = 12000; // PAGE_BUDGET in server/chartdata.py
   const MAX_POINTS = 400; // per run (OVERVIEW_POINTS in server/chartdata.py)
   const MAX_LEGEND = 20; // runs named in a legend; beyond that, on hover only
+  // Runs whose zoomed range is fetched whole (a request each), beyond that from the
+  // server's overviews in one request. A test may lower it (flightlog.exactRuns).
+  const EXACT_RUNS_DEFAULT = 20;
   const HOVER_PX = 12; // how near the mouse a line must pass to be named
   const SVG_ROWS = 600; // rows of an across-run chart drawn as SVG, beyond that canvas
   const DEFAULT_METRICS = 8; // overlays shown before the user chooses
@@ -98,9 +103,12 @@
   }
 
   async function drawView(el, name, spec, rows) {
-    spec.data = { name: "values", values: rows };
-    // SVG (a DOM node per mark) for a few runs, canvas for many.
-    const result = await embed(el, spec, { renderer: rows.length > SVG_ROWS ? "canvas" : "svg" });
+    spec.data = { name: "values" };
+    // SVG (a DOM node per mark) for a few runs, canvas for many; a canvas has no use for
+    // Vega-Lite's ARIA descriptions (two format() calls per point, interpreted).
+    const many = rows.length > SVG_ROWS;
+    if (many) spec.config = { ...(spec.config || {}), aria: false };
+    const result = await embed(el, spec, { renderer: many ? "canvas" : "svg" }, { values: rows });
     fl.views[name] = result.view;
     el.dataset.drawn = String(rows.length);
     return result.view;
@@ -141,6 +149,43 @@
     view.addEventListener("click", (_, item) => {
       if (item && item.datum && item.datum.target) location.href = item.datum.target;
     });
+  }
+
+  const BANDS = 8; // colour bands of the parallel coordinates of many runs
+
+  /** Many runs' parallel coordinates (``rows``: a row per run and axis, in axis order;
+   * ``layer``: the lines' layer): a line per colour band, not per run. Vega draws each
+   * line as a group of its own, a thousand groups cost seconds; here the runs of each of
+   * BANDS equal bands of the coloured summary value share one line, broken between runs
+   * (a row with norm null), coloured by the band's middle. ``rows`` is rewritten in
+   * place: run by run, each run's rows in axis order, with the breaks; no tooltip (it
+   * is evaluated for every point). */
+  function banded(rows, order, layer) {
+    const colours = rows.map((r) => r.color).filter(num);
+    const lo = Math.min(...colours);
+    const hi = Math.max(...colours);
+    const band = (v) => (num(v) && hi > lo ? Math.min(BANDS - 1, Math.floor((v - lo) / (hi - lo) * BANDS)) : 0);
+    const middle = (b) => (hi > lo ? lo + (b + 0.5) * (hi - lo) / BANDS : lo);
+    const byRun = new Map();
+    for (const r of rows) {
+      if (!byRun.has(r.run)) byRun.set(r.run, []);
+      byRun.get(r.run).push(r);
+    }
+    const lines = [...byRun.values()].map((list) => ({ b: band(list[0].color), list }))
+      .sort((a, b) => a.b - b.b);
+    rows.length = 0;
+    let last = null;
+    for (const { b, list } of lines) {
+      const color = middle(b);
+      if (last === b) rows.push({ run: list[0].run, axis: order[0], value: null, norm: null, color, band: b });
+      for (const r of list) rows.push({ ...r, color, band: b });
+      last = b;
+    }
+    delete layer.encoding.tooltip;
+    layer.encoding.detail = { field: "band", type: "nominal" };
+    layer.encoding.order = { value: null }; // data order: run by run
+    if (colours.length) layer.encoding.color.scale.domain = [lo, hi];
+    layer.mark.invalid = "break-paths-show-domains";
   }
 
   /** Parallel coordinates: each numeric config axis, then summary[y]; a line per run,
@@ -189,6 +234,7 @@
       ],
       config: { view: { stroke: null } },
     };
+    if (rows.length > SVG_ROWS) banded(rows, order, spec.layer[1]);
     await drawView(el, "experiment:parallel", spec, rows);
   }
 
@@ -291,11 +337,15 @@
       await this.render();
     }
 
-    async fetch(axis) {
+    /** The series of the table's runs over ``axis`` (``more``: keys, start, end). */
+    async fetch(axis, more) {
+      // The first request (no run picked, steps) is the one the page preloads: the same
+      // URL, spelled as server/chartdata.py's page_series_url() spells it.
       const params = new URLSearchParams({ points: MAX_POINTS, budget: BUDGET, x: axis,
         limit: MAX_RUNS });
       if (this.table.picked.length) params.set("runs", this.table.picked.join(","));
       else for (const f of this.table.filters) params.append("filter", f);
+      for (const [k, v] of Object.entries(more || {})) params.set(k, v);
       const path = `/api/v1/projects/${encodeURIComponent(this.project)}/series?${params}`;
       const r = await fetch(path, { credentials: "same-origin" });
       if (!r.ok) {
@@ -304,6 +354,7 @@
         throw new Error(`experiment charts: ${why}`);
       }
       const data = await r.json();
+      if (more) return data; // a zoom's detail: not the page's runs
       this.fetched = performance.now();
       if (!this.box.dataset.fetchedAt) this.box.dataset.fetchedAt = String(this.fetched);
       const names = labels(data.runs);
@@ -314,14 +365,27 @@
       return data;
     }
 
-    /** A source for MetricChart: the bulk answer's series (no per-run requests; a zoom
-     * shows the overview, the run page has every point). */
+    /** A source for MetricChart: the bulk answer's series (no per-run requests). A zoom
+     * asks for the zoomed range in more detail: every point of each run's history when
+     * a few runs are overlaid (up to EXACT_RUNS_DEFAULT: the run page's series requests), else
+     * one request for all of them, answered from the server's overviews of the runs
+     * (OVERVIEW_POINTS each), the same budget spent on the range alone. */
     source() {
       const byId = new Map(this.data.runs.map((r) => [r.id, r]));
       const empty = { x: [], y: [], total: 0, downsampled: false };
+      const zoomed = new Map(); // key|x|range -> promise of the bulk answer's runs by id
       return {
         series: async (ref, key, x, range) => {
-          if (range) return null;
+          if (range) {
+            if (byId.size <= (fl.exactRuns ?? EXACT_RUNS_DEFAULT)) return this.src.series(ref, key, x, range);
+            const memo = JSON.stringify([key, x, range]);
+            if (!zoomed.has(memo)) {
+              if (zoomed.size > 8) zoomed.clear();
+              zoomed.set(memo, this.fetch(x, { keys: key, start: range[0], end: range[1] })
+                .then((d) => new Map(d.runs.map((r) => [r.id, r]))));
+            }
+            return ((await zoomed.get(memo)).get(ref.id)?.series || {})[key] || empty;
+          }
           if (x !== this.axis) {
             this.axis = x;
             this.axisFetch = this.axisFetch || this.fetch(x).then((d) => { this.data = d; });
@@ -447,10 +511,41 @@
         await charts[0].refresh();
         if (!this.box.dataset.paintedAt) this.box.dataset.paintedAt = String(performance.now());
       }
-      // Then the rest (the across-run charts after the overlays' first paint).
-      await Promise.all([...charts.slice(1).map((c) => c.refresh()), across.draw()]);
+      // Then the rest, one at a time with a task between them: Vega draws a chart in one
+      // go, and the page answers clicks and scrolls between charts (a thousand runs: a
+      // few hundred ms each), not only after all of them.
+      for (const chart of charts.slice(1)) {
+        await nextTask();
+        await chart.refresh();
+      }
+      await nextTask();
+      await across.draw();
       this.box.dataset.loaded = String(this.loads);
     }
+  }
+
+  const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  const LINES = "flightlogLines"; // the expression function of linesPath
+
+  /** The SVG path of ``rows``' (x, row[field]) points, through the linear map of domain
+   * ``dx`` onto range ``rx`` (x) and ``dy`` onto ``ry`` (y): a move to each row after
+   * one whose x or value is null (a break between runs), a line to the others. */
+  function linesPath(rows, field, dx, rx, dy, ry) {
+    const x0 = +dx[0];
+    const y0 = +dy[0];
+    const kx = (rx[1] - rx[0]) / ((+dx[dx.length - 1] - x0) || 1);
+    const ky = (ry[1] - ry[0]) / ((+dy[dy.length - 1] - y0) || 1);
+    const out = [];
+    let pen = false;
+    for (const r of rows) {
+      const x = r.x;
+      const y = r[field];
+      if (x === null || y === null || y === undefined) { pen = false; continue; }
+      out.push((pen ? "L" : "M") + (rx[0] + (x - x0) * kx).toFixed(2) + "," + (ry[0] + (y - y0) * ky).toFixed(2));
+      pen = true;
+    }
+    return out.join("");
   }
 
   /** The run page's metric chart, for many runs: a legend only for a few, the run under
@@ -464,18 +559,13 @@
       this.box.querySelector("h3").append(this.readout);
     }
 
+    mode() {
+      return this.many() ? "vega" : "vega-lite";
+    }
+
     spec() {
+      if (this.many()) return this.manySpec();
       const spec = super.spec();
-      if (this.many()) {
-        // One colour (a palette cannot tell a thousand runs apart) and ONE path, broken
-        // between runs (rows()), drawn in data order: a line per run costs Vega a group
-        // each, 4x the drawing time at a thousand runs.
-        delete spec.encoding.color;
-        spec.encoding.order = { value: null };
-        spec.config.mark = { invalid: "break-paths-show-domains" };
-        for (const layer of spec.layer) Object.assign(layer.mark, { color: "#4c78a8" });
-        spec.layer[0].mark.strokeOpacity = 0.5;
-      }
       if (!(this.settings.smoothing > 0)) {
         spec.layer = [spec.layer[0]];
         delete spec.layer[0].encoding.opacity;
@@ -483,8 +573,74 @@
       return spec;
     }
 
+    /** Many runs: a Vega spec written for the purpose, not compiled from Vega-Lite, and
+     * the lines of all runs ONE path item. Vega's CSP-safe expression interpreter costs
+     * a fresh evaluation context per channel per item (~3 us each, and garbage): a line
+     * mark of 7,000 points (1,000 runs) evaluates ~40,000 of them, which is most of the
+     * first paint; Vega-Lite's line adds an ARIA description (two format() calls per
+     * point) and a four-call validity test on top. Here the points stay the data
+     * ("series": the rows, scales' domains, hover, tests) and one expression function
+     * (LINES, run natively) maps them through the x and y scales' domain and range (both
+     * linear: the same pixels Vega's line mark would draw) into one SVG path, a run's
+     * line broken at the row with y null between runs (rows()). One colour: a palette
+     * cannot tell a thousand runs apart. Zoom as the Vega-Lite charts: wheel zooms x,
+     * drag pans, double click resets; signal "zoom" is {x: [lo, hi]} (what
+     * MetricChart.onZoom reads) or null. */
+    manySpec() {
+      const time = this.settings.x === "_timestamp";
+      const layered = this.settings.smoothing > 0;
+      const range = this.range ? (time ? this.range.map((v) => v * 1000) : this.range) : null;
+      const size = "isFinite(containerSize()[0]) ? containerSize()[0] : 300";
+      const path = (field, opacity) => ({
+        type: "path", clip: true, interactive: false,
+        encode: { update: { x: { value: 0 }, y: { value: 0 },
+          path: { signal: `${LINES}(data('series'), '${field}', domain('x'), range('x'), domain('y'), range('y'))` },
+          stroke: { value: "#4c78a8" }, strokeOpacity: { value: opacity }, strokeWidth: { value: 1.5 } } },
+      });
+      const axis = { grid: true, gridOpacity: 0.4, labelOverlap: true, zindex: 0 };
+      const between = [{ source: "view", type: "pointerdown" }, { source: "window", type: "pointerup" }];
+      const wheel = { source: "view", type: "wheel", consume: true };
+      return {
+        $schema: "https://vega.github.io/schema/vega/v6.json",
+        autosize: { type: "fit-x", contains: "padding" }, padding: 5, height: 220,
+        data: [{ name: "series" }],
+        signals: [
+          { name: "width", init: size, on: [{ events: "window:resize", update: size }] },
+          { name: "zoom_x", value: range, on: [
+            { events: { source: "view", type: "dblclick" }, update: "null" },
+            { events: { signal: "pan_delta" }, update: "panLinear(pan_anchor.extent, -pan_delta / width)" },
+            { events: { signal: "wheel_delta" }, update: "zoomLinear(domain('x'), wheel_anchor, wheel_delta)" }] },
+          { name: "pan_anchor", value: {}, on: [{ events: between[0], update: "{x: x(), extent: domain('x')}" }] },
+          { name: "pan_delta", value: 0, on: [{ events: { source: "window", type: "pointermove",
+            consume: true, between }, update: "pan_anchor.x - x()" }] },
+          { name: "wheel_anchor", value: null, on: [{ events: wheel, update: "invert('x', x())" }] },
+          { name: "wheel_delta", value: 1, on: [{ events: wheel, force: true,
+            update: "pow(1.001, event.deltaY * pow(16, event.deltaMode))" }] },
+          { name: "zoom", update: "zoom_x ? {x: zoom_x} : null" },
+        ],
+        scales: [
+          { name: "x", type: time ? "time" : "linear", domain: { data: "series", field: "x" },
+            domainRaw: { signal: "zoom_x" }, range: [0, { signal: "width" }], zero: false, nice: !time },
+          { name: "y", type: "linear", domain: { data: "series", fields: layered ? ["y", "ys"] : ["y"] },
+            range: [{ signal: "height" }, 0], zero: false, nice: true },
+        ],
+        axes: [
+          { ...axis, scale: "x", orient: "bottom", title: time ? "time" : "step", labelFlush: true,
+            tickCount: { signal: "ceil(width/40)" }, ...(time ? {} : { format: "d", tickMinStep: 1 }) },
+          { ...axis, scale: "y", orient: "left", tickCount: { signal: "ceil(height/40)" } },
+        ],
+        marks: layered ? [path("y", 0.125), path("ys", 1)] : [path("y", 0.5)],
+      };
+    }
+
+    embedOptions() {
+      const options = super.embedOptions();
+      if (this.many()) options.expressionFunctions = { [LINES]: linesPath };
+      return options;
+    }
+
     many() {
-      return this.runs.length > MAX_LEGEND;
+      return this.runs.length > (fl.manyRuns ?? MAX_LEGEND); // a test may lower it
     }
 
     rows() {

@@ -198,9 +198,19 @@
     },
   };
 
-  /** vegaEmbed with the options no spec can change. Returns vega-embed's result. */
-  function embed(el, spec, opts) {
+  /** vegaEmbed with the options no spec can change. Returns vega-embed's result.
+   * ``rows``: {name: rows} of data this renderer made itself (the metric charts' points,
+   * never a logged spec's): set on the cleaned spec's data of that name, not walked by
+   * safeSpec (a copy of every row, ~30 ms at a thousand runs). */
+  function embed(el, spec, opts, rows) {
     const [clean] = safeSpec(spec);
+    for (const [name, values] of Object.entries(rows || {})) {
+      const sets = Array.isArray(clean.data) ? clean.data : [clean.data];
+      const found = sets.find((d) => d && d.name === name);
+      if (found) found.values = values;
+      else if (Array.isArray(clean.data)) clean.data.push({ name, values });
+      else clean.data = { name, values };
+    }
     return window.vegaEmbed(el, clean, {
       ...opts,
       actions: false,
@@ -459,6 +469,14 @@
       return { rows: out, full };
     }
 
+    mode() {
+      return "vega-lite";
+    }
+
+    embedOptions() {
+      return { renderer: "canvas", mode: this.mode() };
+    }
+
     spec() {
       const time = this.settings.x === "_timestamp";
       const many = this.runs.length > 1;
@@ -492,9 +510,8 @@
     async draw() {
       const { rows, full } = this.rows();
       if (!this.view) {
-        const spec = this.spec();
-        spec.data = { name: "series", values: rows };
-        const result = await embed(this.el, spec, { renderer: "canvas", mode: "vega-lite" });
+        // A Vega-Lite spec here; a subclass may answer a Vega one (mode()).
+        const result = await embed(this.el, this.spec(), this.embedOptions(), { series: rows });
         this.view = result.view;
         this.view.addSignalListener("zoom", (_, value) => this.onZoom(value));
       } else {
@@ -515,12 +532,16 @@
       let range = value && value.x ? value.x.map((v) => +v) : null;
       if (range && time) range = range.map((v) => v / 1000);
       clearTimeout(this.pending);
-      // Debounced: a wheel gesture fires dozens of signal updates.
+      // Debounced: a wheel gesture fires dozens of signal updates. A zoom whose detail
+      // arrives after a later zoom started is dropped (it would draw the wrong range).
       this.pending = setTimeout(async () => {
+        const mine = (this.zooms = (this.zooms || 0) + 1);
         this.range = range;
         if (range) await this.fetchDetail(range);
         else this.detail.clear();
+        if (mine !== this.zooms) return;
         await this.draw();
+        if (mine === this.zooms) this.el.dataset.zoomed = JSON.stringify(range); // test hook
       }, 150);
     }
   }

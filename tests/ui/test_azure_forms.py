@@ -168,6 +168,28 @@ def test_each_azure_form_is_drawn_in_the_offline_report(azure_site: AzureSite, b
     assert not problems, problems
 
 
+def test_each_azure_form_is_drawn_in_a_report_of_the_server_run(azure_site: AzureSite,
+                                                                 browser: Any,
+                                                                 tmp_path: Path) -> None:
+    """The run read back through ``Api`` (its vectors from the server's vectors route,
+    in msgpack), drawn offline as the run directory's report draws it."""
+    from flightlog.report import report_html
+
+    api = flightlog.Api(azure_site.url)
+    try:
+        text = report_html([api.run(f"azure/{azure_site.run_dir.name}")])
+    finally:
+        api.close()
+    out = tmp_path / "server-report.html"
+    out.write_text(text, encoding="utf-8")
+    ctx, page, problems = offline_page(browser, out)
+    try:
+        assert_forms_drawn(page)
+    finally:
+        ctx.close()
+    assert not problems, problems
+
+
 class Recorder:
     def __init__(self) -> None:
         self.shown: list[str] = []
@@ -220,12 +242,15 @@ def test_get_metrics_through_the_api_answers_the_vectors(azure_site: AzureSite) 
 
 def test_the_vectors_endpoint_downsamples_and_validates(azure_site: AzureSite) -> None:
     import httpx
+    import msgpack
 
     base = f"{azure_site.url}/api/v1/runs/azure/{azure_site.run_dir.name}/vectors"
     whole = httpx.get(base).json()
     assert sorted(whole) == ["Fibonacci", "Sigmoid"]
     assert whole["Fibonacci"]["kind"] == "list" and whole["Sigmoid"]["kind"] == "metric"
     assert whole["Fibonacci"]["y"] == FIBONACCI and not whole["Fibonacci"]["downsampled"]
+    packed = msgpack.unpackb(httpx.get(base, headers={"Accept": "application/msgpack"}).content)
+    assert packed == whole
     small = httpx.get(base, params={"points": 4}).json()["Sigmoid"]
     assert small["downsampled"] and small["total"] == len(SIGMOID)
     assert small["y"][0] == pytest.approx(SIGMOID[0])

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 from syncd_helpers import run_cli
-from ui_helpers import ALPHAS, Site, screenshot
+from ui_helpers import ALPHAS, LONG_STEPS, Site, screenshot
 
 import flightlog
 
@@ -254,3 +254,176 @@ def test_a_long_run_is_overlaid_downsampled(site: Site, page: Any, project: str)
     (points,) = drawn.values()
     assert 100 <= len(points) <= 400
     assert max(y for _, y in points) == 5.0  # the spike survives the overview
+
+
+def zoom_in(page: Any, key: str, wheels: int = 4) -> tuple[float, float]:
+    """Wheel the overlay of ``key`` in at its middle; its range once the zoom's detail
+    is drawn."""
+    chart = page.locator(f".experiment .vega.metric[data-key='{key}']")
+    chart.scroll_into_view_if_needed()
+    box = chart.locator("canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(wheels):
+        page.mouse.wheel(0, -400)
+    return settled_range(page, key)
+
+
+def settled_range(page: Any, key: str) -> tuple[float, float]:
+    """The zoomed range of overlay ``key`` once its detail is drawn (data-zoomed)."""
+    page.wait_for_function("(k) => { const c = flightlog.charts[k]; return !!c.range &&"
+                           " c.el.dataset.zoomed === JSON.stringify(c.range); }",
+                           arg=key, timeout=20_000)
+    start, end = page.evaluate("(k) => flightlog.charts[k].range", key)
+    return start, end
+
+
+def test_zooming_an_overlay_fetches_every_point_of_the_range(site: Site, page: Any) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/series?" in r.url else None)
+    open_experiment(page, f"{site.url}/projects/long")
+    assert len(overlay(page, "loss")["long"]) <= 400  # the overview
+    start, end = zoom_in(page, "loss")
+    assert 0 < start < end < LONG_STEPS - 1
+    # A few runs: each run's own series of the range, every point (as the run page).
+    assert any(f"/runs/long/{site.run_id('long')}/series?" in u and "start=" in u
+               for u in requests), requests
+    page.wait_for_function("() => flightlog.charts.loss.el.dataset.detail === 'full'")
+    whole = history_points(site, "long", "loss")
+    inside = [p for p in overlay(page, "loss")["long"] if start <= p[0] <= end]
+    assert inside == [p for p in whole if start <= p[0] <= end]
+
+
+def test_zooming_many_runs_asks_once_for_the_range_from_the_overviews(site: Site,
+                                                                      page: Any) -> None:
+    page.add_init_script("window.flightlog = { exactRuns: 0 }")  # as if many runs
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/series?" in r.url else None)
+    open_experiment(page, f"{site.url}/projects/long")
+    start, _ = zoom_in(page, "loss")
+    zoomed = [u for u in requests if "start=" in u]
+    assert len(zoomed) == 1 and "/projects/long/series?" in zoomed[0], requests
+    query = parse_qs(urlparse(zoomed[0]).query)
+    assert query["keys"] == ["loss"] and float(query["start"][0]) == start
+    answer = httpx.get(zoomed[0]).json()
+    (run,) = answer["runs"]
+    asked = list(zip(run["series"]["loss"]["x"], run["series"]["loss"]["y"], strict=True))
+    # Drawn: the overview outside the range, the answer for it inside.
+    lo, hi = asked[0][0], asked[-1][0]
+    assert [p for p in overlay(page, "loss")["long"] if lo <= p[0] <= hi] == asked
+    whole = dict(history_points(site, "long", "loss"))
+    assert all(whole[x] == y for x, y in asked)  # points of the run's history
+
+
+def test_many_runs_are_one_path_holding_each_runs_history(site: Site, page: Any) -> None:
+    page.add_init_script("window.flightlog = { manyRuns: 1 }")  # 3 runs drawn as many
+    open_experiment(page, f"{site.url}/projects/diabetes")
+    names = [f"ridge-{a}" for a in ALPHAS]
+    rows = page.evaluate("flightlog.charts.rmse.view.data('series').map(r => [r.run, r.x, r.y])")
+    drawn: dict[str, list[tuple[float, float]]] = {}
+    for run, x, y in rows:
+        if y is not None:
+            drawn.setdefault(run, []).append((x, y))
+    assert sorted(drawn) == sorted(names)
+    for name in names:
+        assert drawn[name] == history_points(site, name, "rmse"), name
+    assert sum(1 for _, _, y in rows if y is None) == len(names) - 1  # the breaks
+    # One path item: a move to each run's first point, a line to each of its others.
+    path = page.evaluate("""() => flightlog.charts.rmse.view.scenegraph().root
+        .items[0].items.filter(m => m.marktype === 'path')[0].items[0].path""")
+    assert path.count("M") == len(names)
+    assert path.count("L") == sum(len(drawn[n]) - 1 for n in names)
+    # The first point where the x and y scales put it.
+    _, x0, y0 = rows[0]
+    px, py = page.evaluate("([x, y]) => { const v = flightlog.charts.rmse.view;"
+                           " return [v.scale('x')(x), v.scale('y')(y)]; }", [x0, y0])
+    first = [float(v) for v in path[1:].split("L")[0].split(",")]
+    assert first == pytest.approx([px, py], abs=0.01)
+    # Zoom, pan and reset as the other charts.
+    start, end = zoom_in(page, "rmse", wheels=2)
+    assert 0 <= start < end <= max(x for x, _ in drawn[names[0]])
+    box = page.locator("[data-key='rmse'] canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 80, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.up()
+    page.wait_for_function("(s) => flightlog.charts.rmse.range[0] < s", arg=start,
+                           timeout=10_000)  # dragged right: earlier steps shown
+    assert settled_range(page, "rmse")[0] < start
+    page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => flightlog.charts.rmse.range === null"
+                           " && flightlog.charts.rmse.el.dataset.zoomed === 'null'",
+                           timeout=10_000)
+    assert len(page.evaluate("flightlog.charts.rmse.view.data('series')")) == len(rows)
+
+
+def test_the_first_series_request_is_the_preloaded_one(site: Site, page: Any) -> None:
+    html = httpx.get(f"{site.url}/projects/diabetes", params={"filter": "config.alpha>0.2"})
+    found = [line for line in html.text.split("\n") if 'rel="preload"' in line]
+    assert len(found) == 1 and 'as="fetch" crossorigin' in found[0]
+    href = found[0].split('href="')[1].split('"')[0].replace("&amp;", "&")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/series?" in r.url else None)
+    open_experiment(page, f"{site.url}/projects/diabetes?filter=config.alpha%3E0.2")
+    # One request: the page's fetch() was answered by the preload (same URL, same mode).
+    assert requests == [site.url + href], requests
+    assert sorted(overlay(page, "rmse")) == [f"ridge-{a}" for a in ALPHAS if a > 0.2]
+
+
+def test_series_endpoint_answers_a_range_from_the_overviews(site: Site) -> None:
+    base = f"{site.url}/api/v1/projects/long/series"
+    whole = dict(history_points(site, "long", "loss"))
+    answer = httpx.get(base, params={"keys": "loss", "points": 16, "start": 1000,
+                                     "end": 2000}).json()
+    series = answer["runs"][0]["series"]["loss"]
+    assert series["downsampled"] and len(series["x"]) <= 16
+    xs = series["x"]
+    assert xs[0] < 1000 <= xs[1] and xs[-2] <= 2000 < xs[-1]  # one beyond each end
+    assert all(whole[x] == y for x, y in zip(xs, series["y"], strict=True))
+    for bad in ({"start": "nan"}, {"end": "inf"}, {"start": "x"}):
+        assert httpx.get(base, params=bad).status_code in (400, 422), bad
+
+
+def test_overviews_are_kept_on_disk_for_the_next_start(site: Site, tmp_path: Path) -> None:
+    """A restarted server answers from the overview files, not from the histories; a
+    file that is damaged or of an older position is rebuilt."""
+    import shutil
+
+    from flightlog.server.chartdata import OverviewCache, OverviewFiles
+    from flightlog.server.storage import Storage
+
+    run_id = site.run_id("long")
+    shutil.copytree(site.runs["long"], tmp_path / "runs" / "long" / run_id)
+    first = Storage(tmp_path)
+    row = first.index.get("long", run_id)
+    assert row is not None
+    built = OverviewCache(first, files=OverviewFiles(tmp_path / "overviews")).get(
+        "long", run_id, row["next_seq"])
+    kept = tmp_path / "overviews" / "long" / f"{run_id}.npz"
+    assert kept.is_file()
+
+    def restart() -> tuple[Storage, OverviewCache]:
+        storage = Storage(tmp_path)
+        storage.index_checked.wait(30)
+        loaded = storage.runs_loaded
+        cache = OverviewCache(storage, files=OverviewFiles(tmp_path / "overviews"))
+        storage.runs_loaded -= loaded  # count only what the overviews read
+        return storage, cache
+
+    storage, cache = restart()
+    again = cache.get("long", run_id, row["next_seq"])
+    assert storage.runs_loaded == 0  # no history read
+    assert again.totals == built.totals == {"loss": LONG_STEPS}
+    for a, b in zip(again.metrics["loss"], built.metrics["loss"], strict=True):
+        assert (a == b).all()
+    assert again.series_json(0, 400, "loss") == built.series_json(0, 400, "loss")
+
+    storage, cache = restart()  # another position: rebuilt from the run
+    cache.get("long", run_id, row["next_seq"] + 1)
+    assert storage.runs_loaded == 1
+    kept.write_bytes(kept.read_bytes()[:100])  # damaged: rebuilt, and replaced
+    storage, cache = restart()
+    assert cache.get("long", run_id, row["next_seq"]).totals == {"loss": LONG_STEPS}
+    assert storage.runs_loaded == 1
+    storage, cache = restart()
+    cache.get("long", run_id, row["next_seq"])
+    assert storage.runs_loaded == 0
