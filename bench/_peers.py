@@ -19,6 +19,7 @@ before each tool is imported (see ``_wandb_env`` and ``_mlflow_env``).
 from __future__ import annotations
 
 import gc
+import importlib.util
 import ipaddress
 import os
 import statistics
@@ -280,8 +281,17 @@ def bench_wandb(workdir: Path, steps: int, values: Sequence[Sequence[float]]) ->
 
 
 def bench_tensorboardx(workdir: Path, steps: int, values: Sequence[Sequence[float]]) -> Result:
-    """10 ``add_scalar`` calls per step into a ``SummaryWriter``; ``close()`` at the end."""
-    from tensorboardX import SummaryWriter, __version__
+    """10 ``add_scalar`` calls per step into a ``SummaryWriter``; ``close()`` at the end.
+
+    tensorboardX's, or else ``torch.utils.tensorboard``'s (the same event files)."""
+    try:
+        from tensorboardX import SummaryWriter, __version__
+
+        tool = f"tensorboardX {__version__}"
+    except ImportError:
+        torch = importlib.import_module("torch")
+        SummaryWriter = importlib.import_module("torch.utils.tensorboard").SummaryWriter
+        tool = f"torch {torch.__version__} tensorboard"
 
     out = workdir / "tensorboardx"
     rows = make_rows(values, steps)
@@ -297,7 +307,7 @@ def bench_tensorboardx(workdir: Path, steps: int, values: Sequence[Sequence[floa
     writer.close()
     t2 = time.perf_counter()
     return Result(
-        name=f"tensorboardX {__version__}",
+        name=tool,
         steps=steps,
         points=steps * len(KEYS),
         wall_s=t2 - timing.start_s,
@@ -400,3 +410,25 @@ PEERS: dict[str, Callable[[Path, int, Sequence[Sequence[float]]], Result]] = {
     "tensorboardx": bench_tensorboardx,
     "mlflow": bench_mlflow,
 }
+
+#: Each peer's importable modules: any one set of them, in order of preference.
+PEER_MODULES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "wandb": (("wandb",),),
+    "tensorboardx": (("tensorboardX",), ("torch", "tensorboard")),
+    "mlflow": (("mlflow",),),
+}
+
+
+def missing_peer(name: str) -> str | None:
+    """Why peer ``name`` cannot run in this interpreter (``None``: it can).
+
+    Looked up without importing it (``importlib.util.find_spec``): the peer itself is
+    imported only in its own child process.
+    """
+    choices = PEER_MODULES[name]
+    for modules in choices:
+        if all(importlib.util.find_spec(module) is not None for module in modules):
+            return None
+    wanted = " or ".join("+".join(modules) for modules in choices)
+    return (f"{wanted} not installed in {sys.executable} "
+            f"(pip install -e '.[bench]' installs every peer)")

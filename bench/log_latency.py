@@ -30,6 +30,13 @@ effects from one tool skew the next), in a fresh dir under one
 (via an audit hook) any socket connection or name lookup that is not loopback
 or a Unix socket; W&B runs offline and MLflow uses a local ``file://`` store.
 
+The peers are not test dependencies: install them (the ``bench`` extra) in a venv of
+their own, e.g. ``python -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install -e
+'.[bench]'``, and run this script with that venv's python. A peer not installed in the
+running interpreter is skipped with a line saying so (``SKIPPED wandb: ...``), not failed.
+The last lines (``summary``) repeat issue 9's figures: flightlog's 10-float p50/p99, the
+max-rate logger's worst unwritten age, and every peer's p50/p99 with its ratio.
+
 Run:
     python bench/log_latency.py                      # everything, 100k steps
     python bench/log_latency.py --steps 2000 --skip-flightlog
@@ -66,6 +73,7 @@ from _peers import (
     forbid_network,
     make_rows,
     median_result,
+    missing_peer,
     time_calls,
 )
 
@@ -338,11 +346,31 @@ def print_maxrate(r: Result) -> None:
     print(f"  info  writer's own bound on it: {x['writer_bound_s'] * 1000:,.0f} ms")
 
 
-def report(results: Sequence[Result], args: argparse.Namespace) -> None:
-    by_tool = dict(zip(planned_tools(args), results, strict=True))
+def print_summary(by_tool: dict[str, Result], maxrate: Result | None) -> None:
+    """One line per figure of issue 9, each peer's p50 as a ratio to flightlog's."""
+    flight = by_tool.get("flightlog")
+    if flight is None or flight.error:
+        return
+    print(f"\nsummary (10-float step; ratios = tool p50 / flightlog p50):\n"
+          f"  flightlog log p50 {fmt(flight.p50_us, 2)} µs, p99 {fmt(flight.p99_us, 2)} µs")
+    if maxrate is not None and not maxrate.error:
+        print(f"  flightlog max-rate logger: worst observed unwritten age "
+              f"{maxrate.extra['worst_unwritten_s'] * 1000:,.0f} ms "
+              f"(log p50 {fmt(maxrate.p50_us, 2)} µs, p99 {fmt(maxrate.p99_us, 2)} µs)")
+    for tool, r in by_tool.items():
+        if tool != "flightlog" and not r.error:
+            print(f"  {r.name}: p50 {fmt(r.p50_us, 2)} µs ({ratio(r.p50_us, flight.p50_us)}), "
+                  f"p99 {fmt(r.p99_us, 2)} µs ({ratio(r.p99_us, flight.p99_us)})")
+
+
+def report(tools: Sequence[str], results: Sequence[Result], skipped: dict[str, str],
+           args: argparse.Namespace) -> None:
+    by_tool = dict(zip(tools, results, strict=True))
     maxrate = by_tool.pop("maxrate", None)
     results = list(by_tool.values())
     print_table(results)
+    for tool, why in skipped.items():
+        print(f"SKIPPED {tool}: {why}")
     flight = by_tool.get("flightlog")
     base = flight if flight is not None and not flight.error else by_tool["floor"]
     print_ratios(base, results)
@@ -350,6 +378,7 @@ def report(results: Sequence[Result], args: argparse.Namespace) -> None:
         print_targets(flight, by_tool.get("wandb"))
     if maxrate is not None:
         print_maxrate(maxrate)
+    print_summary(by_tool, maxrate)
     if min(args.steps, args.peer_steps) < args.steps and set(by_tool) & set(PEERS):
         print(
             f"\nnote: peers ran {args.peer_steps:,} of {args.steps:,} steps (--peer-steps);"
@@ -423,11 +452,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"workload: {args.steps:,} steps x {len(KEYS)} random floats, seed {args.seed};"
             f" python {sys.version.split()[0]}, {os.cpu_count()} cpus"
         )
+        # A peer that is not installed is skipped, with a line saying so, not a failure.
+        skipped = {tool: why for tool in planned_tools(args)
+                   if tool in PEERS and (why := missing_peer(tool)) is not None}
+        for tool, why in skipped.items():
+            print(f"  {tool}: skipped, {why}")
+        tools = [tool for tool in planned_tools(args) if tool not in skipped]
         results = []
-        for tool in planned_tools(args):
+        for tool in tools:
             steps = min(args.steps, args.peer_steps) if tool in PEERS else args.steps
             results.append(run_tool(tool, root, steps, values, args))
-        report(results, args)
+        report(tools, results, skipped, args)
     finally:
         if args.keep:
             print(f"\nkept: {root}")

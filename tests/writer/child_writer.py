@@ -11,7 +11,9 @@ test through stdout, one line at a time, flushed after every line:
   in a tight loop (no pause: as fast as ``run.log`` returns); every 200 steps append
   ``<i> <monotonic time after the log call returned>`` to PROGRESS with one ``write(2)`` on
   an ``O_APPEND`` descriptor (stdout would slow the loop). The test SIGKILLs it.
-  ARGS: ``PROGRESS``.
+  ARGS: ``PROGRESS [WIDTH]``: WIDTH (default 0) more float columns ``w0..`` per row, each
+  ``float(i)`` (a wide row costs the writer more than the logger: without backpressure
+  the writer falls seconds behind).
 - ``resume``: ``init(resume=True)``, log steps ``i = START .. START+COUNT-1`` the same way,
   finish, print ``done <json>``. ARGS: ``START COUNT``.
 - ``hold``: ``init`` (or resume), log one row, print ``ready``, then wait for a line on stdin:
@@ -71,16 +73,20 @@ def mode_kill(root: str, project: str, run_id: str, segment_bytes: str, width: s
             time.sleep(0.001)  # "training": at most ~20k steps/s keeps the test's data small
 
 
-def mode_maxrate(root: str, project: str, run_id: str, progress: str) -> None:
+def mode_maxrate(root: str, project: str, run_id: str, progress: str, width: str = "0") -> None:
     import os
 
     run = flightlog.init(project=project, id=run_id, name="maxrate", dir=root,
                          flush_interval=0.1)
     fd = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    filler = tuple(f"w{j}" for j in range(int(width)))
     say("ready", repr(time.monotonic()))
     i = 0
     while True:
-        run.log({"x": float(i), "y": i * 2.0})
+        if filler:
+            run.log({"x": float(i), "y": i * 2.0, **dict.fromkeys(filler, float(i))})
+        else:
+            run.log({"x": float(i), "y": i * 2.0})
         if i % 200 == 0:
             os.write(fd, f"{i} {time.monotonic()!r}\n".encode())
         i += 1
