@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -59,42 +60,63 @@ def new_rows(history: Any, after_step: int | None, hold_last: bool) -> Any:
 def long_form(wide: Any) -> Any:
     """``wide`` (rows of ``history()``) as the long-form table: one row per non-null cell,
     grouped by key in column order and by step within a key, then one ``key`` null row per
-    step without any value."""
+    step without any value.
+
+    Vectorised: a key's rows are its column's valid cells (all of them, with no copy, when
+    the column has no null); ``key`` is a dictionary array of the run's keys (indexes
+    only, nothing hashed per row), which Parquet stores as its dictionary encoding and
+    every reader reads back as a string column (HISTORY_SCHEMA)."""
     steps, times = wide["_step"], wide["_timestamp"]
+    fields = [f for f in wide.schema if f.name not in ("_step", "_timestamp")
+              and not pa.types.is_null(f.type)]  # an all-nil key has no rows
+    names = pa.array([f.name for f in fields], pa.string())
     pieces = []
-    any_value = None
-    for field in wide.schema:
-        if field.name in ("_step", "_timestamp"):
-            continue
+    covered = None  # rows that hold a value, while no key covers every row
+    every_row = False
+    for index, field in enumerate(fields):
         column = wide[field.name]
         target = _VALUE_COLUMN.get(field.type)
         if target is None:
-            if pa.types.is_null(field.type):
-                continue
             column, target = column.cast(pa.string()), "value_str"
+        if column.null_count == 0:
+            every_row = True
+            pieces.append(_key_piece(names, index, target, steps, times, column))
+            continue
         valid = pc.is_valid(column)
-        any_value = valid if any_value is None else pc.or_(any_value, valid)
-        pieces.append(_key_piece(field.name, target, steps.filter(valid),
+        if not every_row:
+            covered = valid if covered is None else pc.or_(covered, valid)
+        pieces.append(_key_piece(names, index, target, steps.filter(valid),
                                  times.filter(valid), column.filter(valid)))
-    empty = pc.invert(any_value) if any_value is not None else pa.chunked_array(
-        [pa.array([True] * wide.num_rows, pa.bool_())])
-    if wide.num_rows and pc.any(empty).as_py():
-        pieces.append(_key_piece(None, None, steps.filter(empty), times.filter(empty), None))
+    if wide.num_rows and not every_row:
+        empty = pc.invert(covered) if covered is not None else None
+        if empty is None:
+            pieces.append(_key_piece(names, None, None, steps, times, None))
+        elif pc.any(empty).as_py():
+            pieces.append(_key_piece(names, None, None, steps.filter(empty),
+                                     times.filter(empty), None))
     if not pieces:
-        return HISTORY_SCHEMA.empty_table()
+        return _BUILT_SCHEMA.empty_table()
     return pa.concat_tables(pieces)
 
 
-def _key_piece(key: str | None, target: str | None, steps: Any, times: Any,
+#: The long form as :func:`long_form` builds it: ``key`` dictionary-encoded.
+_BUILT_SCHEMA = pa.schema([
+    pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name == "key" else f
+    for f in HISTORY_SCHEMA])
+
+
+def _key_piece(names: Any, index: int | None, target: str | None, steps: Any, times: Any,
                values: Any) -> Any:
     n = len(steps)
+    codes = (pa.nulls(n, pa.int32()) if index is None
+             else pa.array(np.full(n, index, dtype=np.int32)))
     columns: dict[str, Any] = {"step": steps, "timestamp": times,
-                               "key": pa.repeat(pa.scalar(key, pa.string()), n)}
+                               "key": pa.DictionaryArray.from_arrays(codes, names)}
     for field in HISTORY_SCHEMA:
         if field.name.startswith("value_"):
             columns[field.name] = (values.cast(field.type) if field.name == target
                                    else pa.nulls(n, field.type))
-    return pa.table(columns, schema=HISTORY_SCHEMA)
+    return pa.table(columns, schema=_BUILT_SCHEMA)
 
 
 def flatten(prefix: str, mapping: dict[str, Any]) -> Iterator[tuple[str, Any]]:

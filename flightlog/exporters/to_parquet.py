@@ -49,6 +49,9 @@ IN_FLIGHT = 4
 WRITERS = 2
 #: Upper bound of a data page; a page holds up to a row group's rows.
 PAGE_BYTES = 16 << 20
+#: Encodings of the history columns that are not dictionary-encoded.
+_HISTORY_ENCODINGS = {"step": "DELTA_BINARY_PACKED", "value_int": "DELTA_BINARY_PACKED",
+                      "timestamp": "BYTE_STREAM_SPLIT", "value_double": "BYTE_STREAM_SPLIT"}
 #: zstd level of history parts (1: the fastest; 3 is 3 % smaller and 1.5x slower).
 ZSTD_LEVEL = 1
 #: The manifest is rewritten at least this often during a long export (seconds), so a
@@ -81,22 +84,30 @@ def parquet_bytes(table: Any, dataset: str, extra: dict[str, str] | None = None)
                  b"flightlog.dataset": dataset.encode()})
     for k, v in (extra or {}).items():
         meta[f"flightlog.{k}".encode()] = v.encode()
-    table = table.replace_schema_metadata(meta)
     sink = io.BytesIO()
     if dataset != "history":  # one small table per file: plain pages, no statistics
+        table = table.replace_schema_metadata(meta)
         pq.write_table(table, sink, compression="zstd", use_dictionary=False,
                        write_statistics=False)
         return sink.getvalue()
     # Pages as large as the row group: zstd then sees a key's timestamps repeating the
     # previous key's (the long form repeats each step's time once per key), which small
     # pages hide; that is what keeps the archive no larger than the run directory.
-    encodings = {"step": "DELTA_BINARY_PACKED", "value_int": "DELTA_BINARY_PACKED",
-                 "timestamp": "BYTE_STREAM_SPLIT", "value_double": "BYTE_STREAM_SPLIT"}
-    pq.write_table(table, sink, compression="zstd", compression_level=ZSTD_LEVEL,
-                   row_group_size=ROW_GROUP_ROWS, max_rows_per_page=ROW_GROUP_ROWS,
-                   data_page_size=PAGE_BYTES,
-                   use_dictionary=[n for n in table.column_names if n not in encodings],
-                   column_encoding=encodings, write_statistics=True)
+    # ``key`` arrives dictionary-encoded (long_form) and is written as its dictionary
+    # pages; no Arrow schema is stored, so every reader reads the Parquet types (``key``
+    # a string, HISTORY_SCHEMA). It has no statistics: they took a sixth of the write,
+    # and a run's row group (rows grouped by key) spans all its keys unless the run has
+    # over ROW_GROUP_ROWS points, so a key range would rarely skip one.
+    with pq.ParquetWriter(sink, table.schema, compression="zstd",
+                          compression_level=ZSTD_LEVEL, data_page_size=PAGE_BYTES,
+                          max_rows_per_page=ROW_GROUP_ROWS, store_schema=False,
+                          use_dictionary=[n for n in table.column_names
+                                          if n not in _HISTORY_ENCODINGS],
+                          column_encoding=_HISTORY_ENCODINGS,
+                          write_statistics=[n for n in table.column_names if n != "key"]
+                          ) as writer:
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        writer.add_key_value_metadata(meta)
     return sink.getvalue()
 
 

@@ -18,7 +18,7 @@ from waiting import wait_until
 import flightlog
 from flightlog.cli import main
 from flightlog.errors import ExportError
-from flightlog.exporters.columns import SCHEMA_VERSION
+from flightlog.exporters.columns import HISTORY_SCHEMA, SCHEMA_VERSION
 from flightlog.exporters.sources import local_runs
 from flightlog.exporters.to_parquet import export_parquet
 
@@ -123,6 +123,28 @@ def test_manifest_digests_metadata_and_compression(exported: tuple[Path, list[Pa
         meta = pq.ParquetFile(out / part["path"]).metadata
         assert meta.metadata[b"flightlog.schema"] == SCHEMA_VERSION.encode()
         assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_history_files_have_the_documented_types_and_encodings(
+        exported: tuple[Path, list[Path], Path]) -> None:
+    """docs/parquet-layout.md: pyarrow alone reads HISTORY_SCHEMA (``key`` a string, not
+    the dictionary the exporter builds), ``key`` dictionary-encoded without statistics,
+    ``step`` with them."""
+    import pyarrow as pa
+
+    _, _, out = exported
+    files = sorted((out / "history").rglob("*.parquet"))
+    assert files
+    for path in files:
+        assert pq.read_schema(path).remove_metadata() == HISTORY_SCHEMA
+        assert pq.read_table(path).schema.field("key").type == pa.string()
+        group = pq.ParquetFile(path).metadata.row_group(0)
+        columns = {group.column(i).path_in_schema: group.column(i)
+                   for i in range(group.num_columns)}
+        assert "RLE_DICTIONARY" in columns["key"].encodings
+        assert columns["key"].statistics is None
+        assert columns["step"].statistics.has_min_max
+        assert "DELTA_BINARY_PACKED" in columns["step"].encodings
 
 
 def _grow(run_dir: Path, steps: int) -> None:
