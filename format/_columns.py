@@ -211,7 +211,11 @@ def _decode_column(key: str, raw: Any, n_rows: int) -> Column | None:
     elif kind == "bool":
         if type(values_raw) is not bytes:
             raise CorruptRecord(f"history column {key!r} values are not bin", key=key)
-        values = np.frombuffer(values_raw, dtype=np.uint8).astype(np.bool_)
+        raw_bools = np.frombuffer(values_raw, dtype=np.uint8)
+        if np.any(raw_bools > 1):  # SPEC.md §9: each byte 0 or 1
+            raise CorruptRecord(f"history column {key!r} has a bool byte other than 0 or 1",
+                                key=key)
+        values = raw_bools.astype(np.bool_)
     elif kind == "any":
         if type(values_raw) is not list:
             raise CorruptRecord(f"history column {key!r} values are not an array", key=key)

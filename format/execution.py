@@ -8,6 +8,7 @@ raise TypeError/ValueError on a malformed body, which the state reports as a bad
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 #: SPEC.md §19.1: the streams a console record names.
@@ -60,7 +61,12 @@ def apply_console(execution: Execution, body: dict[str, Any]) -> None:
     times = _floats(body["times"], "times")
     if len(times) != len(lines):
         raise ValueError(f"times has {len(times)} entries, lines {len(lines)}")
-    overwritten = set(body.get("overwritten") or ())
+    marked = body.get("overwritten") or []
+    # SPEC.md §19.1: increasing indexes of lines of this record, else a bad record.
+    if any(i >= len(lines) for i in marked) or any(a >= b for a, b in pairwise(marked)):
+        raise ValueError(f"overwritten {marked[:8]!r} is not increasing indexes below "
+                         f"{len(lines)}")
+    overwritten = set(marked)
     for i, (at, text) in enumerate(zip(times, lines, strict=True)):
         execution.console.append(ConsoleLine(at, stream, text, i in overwritten))
 

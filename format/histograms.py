@@ -51,36 +51,55 @@ def parse(value: Any, step: int) -> HistogramAt | None:
     if not (np.all(np.isfinite(e)) and np.all(np.isfinite(c)) and np.all(np.diff(e) > 0)
             and np.all(c >= 0)):
         return None
-    nonfinite = value.get("nonfinite", 0)
-    return HistogramAt(step, e, c, nonfinite if type(nonfinite) is int and nonfinite >= 0
-                       else 0)
+    nonfinite = value.get("nonfinite")
+    if nonfinite is None:
+        nonfinite = 0
+    elif type(nonfinite) is not int or nonfinite < 0:  # SPEC.md §9.1: a uint when present
+        return None
+    return HistogramAt(step, e, c, nonfinite)
 
 
-def _cells(chunks: Iterable[Chunk], key: str) -> Iterable[tuple[int, Any]]:
+def _kept_values(chunks: Iterable[Chunk], key: str) -> Iterable[tuple[int, Any]]:
+    """(step, value) of ``key`` per history row that has it, after merging (SPEC.md §9,
+    §11.2: consecutive rows of equal step are one row; the last value logged wins, a
+    logged nil included)."""
+    kept: list[list[Any]] = []  # [group, step, value], in row order
+    group, previous = -1, None
     for chunk in chunks:
+        steps = chunk.steps.tolist()
+        groups = []
+        for step in steps:
+            if step != previous:
+                group, previous = group + 1, step
+            groups.append(group)
         col = chunk.columns.get(key)
-        if col is None or col.kind != "any":  # typed columns hold no maps
+        if col is None:
             continue
         rows = range(chunk.rows) if col.present is None else col.present.tolist()
-        steps = chunk.steps.tolist()
-        for row, value in zip(rows, col.values, strict=True):
-            yield steps[row], value
+        values = col.values.tolist() if isinstance(col.values, np.ndarray) else col.values
+        for row, value in zip(rows, values, strict=True):
+            if kept and kept[-1][0] == groups[row]:
+                kept[-1][2] = value
+            else:
+                kept.append([groups[row], steps[row], value])
+    return [(step, value) for _, step, value in kept]
 
 
 def histograms_of(chunks: Iterable[Chunk], key: str) -> tuple[list[HistogramAt], int]:
-    """(the histograms of ``key`` in step order, one per step — the last logged at a step
-    wins, as history rows merge, SPEC.md §9 — and how many malformed maps were left out)."""
-    by_step: dict[int, HistogramAt] = {}
+    """(the histograms of ``key``, one per history row whose kept value is a map of
+    ``_type`` "histogram", in row order; and how many such maps break SPEC.md §9.1's
+    rules and were left out)."""
+    found: list[HistogramAt] = []
     bad = 0
-    for step, value in _cells(chunks, key):
+    for step, value in _kept_values(chunks, key):
         if not is_histogram(value):
             continue
         parsed = parse(value, step)
         if parsed is None:
             bad += 1
         else:
-            by_step[step] = parsed
-    return [by_step[s] for s in sorted(by_step)], bad
+            found.append(parsed)
+    return found, bad
 
 
 def histogram_keys(chunks: Iterable[Chunk]) -> list[str]:

@@ -297,7 +297,14 @@ class LocalRun:
                                   sha256=entry.sha256, size=entry.size, mismatch=mismatch)
 
     def _open_blob(self, sha256: str) -> IO[bytes]:
-        return open(blob_path(self.dir, sha256), "rb")
+        """An attached file's content (SPEC.md §10.1). An absent or unreadable one is a
+        FormatError naming it (§10.4), never an OSError."""
+        path = blob_path(self.dir, sha256)
+        try:
+            return open(path, "rb")
+        except OSError as exc:
+            raise FormatError(f"attached file {sha256} cannot be read: "
+                              f"{exc.strerror or exc}", path=str(path)) from None
 
     @property
     def size(self) -> int:

@@ -167,8 +167,9 @@ class RunState:
             self.id, self.project, self.created, self.host = (
                 body["id"], body["project"], float(created), host)
         else:
-            self.exit_code = None
+            self.exit_code = None  # the finish before it no longer stands (SPEC.md §11.7)
             self.finished_at = None
+            self.execution.exit_signal = None
         self.name = name
         self.config.update(config)
         self.tags.update(tags)
@@ -237,7 +238,8 @@ class RunState:
     def _finish(self, body: dict[str, Any]) -> None:
         self.exit_code = int(body.get("exit_code", 0))
         self.finished_at = float(body.get("time", 0.0))
-        signal = body.get("signal")  # SPEC.md §19.5: flightlog run's script was killed
+        # SPEC.md §19: the signal that ended flightlog run's script; not a str: ignored.
+        signal = body.get("signal")
         self.execution.exit_signal = signal if type(signal) is str else None
 
     def _dropped(self, body: dict[str, Any]) -> None:
@@ -372,7 +374,14 @@ def _read_attached(open_blob: OpenBlob, sha256: str, limits: Any, key: str) -> A
     """An attached Arrow IPC file, checked against ``limits`` (``arrowlimits``)."""
     from .arrowlimits import read_ipc_file
 
-    with open_blob(sha256) as f:
+    try:
+        f = open_blob(sha256)
+    except OSError as exc:  # absent or unreadable: reported in place of it (§10.4)
+        raise FormatError(f"file {sha256} of {key!r} cannot be read: {exc.strerror or exc}",
+                          path=getattr(exc, "filename", None), key=key) from None
+    except FormatError as exc:
+        raise FormatError(f"{exc.message} (of {key!r})", path=exc.path, key=key) from None
+    with f:
         name = getattr(f, "name", None)
         try:
             return read_ipc_file(f, limits, path=name if isinstance(name, str) else None)

@@ -514,7 +514,9 @@ BODIES: dict[int, Any] = {
         "stream": st.sampled_from(["stdout", "stderr"]),
         "lines": st.lists(TEXT, min_size=n, max_size=n),
         "times": st.lists(F64, min_size=n, max_size=n)},
-        optional={"overwritten": st.lists(st.integers(0, 3), max_size=2)})),
+        # SPEC.md §19.1: strictly increasing indexes of the record's lines
+        optional={"overwritten": (st.sets(st.integers(0, n - 1), max_size=2).map(sorted)
+                                  if n else st.just([]))})),
     RecordType.SYSTEM: st.fixed_dictionaries({
         "time": F64, "values": st.dictionaries(KEY, F64, max_size=5)}),
     RecordType.ENVIRONMENT: st.fixed_dictionaries({"time": F64, "facts": MAP}),

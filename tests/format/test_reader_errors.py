@@ -592,3 +592,28 @@ def test_open_run_warns_per_finding_and_keeps_reading(run: Path, built: Built) -
     assert local.summary["best"] == 0.25  # frame 3 read after the damage
     assert local.config == {"lr": 0.1}
     assert local.exit_code == 0
+
+
+def test_an_absent_attached_file_is_a_format_error_naming_it(tmp_path: Path) -> None:
+    # SPEC.md §10.4: an attached file that is absent is unreadable, reported in place of
+    # what needs it by a FlightlogError naming the file: never an OSError.
+    import flightlog
+    from flightlog.errors import FormatError
+
+    run = flightlog.init(project="p", id="gone", dir=tmp_path, flush_interval=3600,
+                         system_metrics=False)
+    run.log_table("t", {"x": [1, 2]})
+    notes = tmp_path / "notes.txt"
+    notes.write_text("n")
+    sha = run.upload_file("notes.txt", notes)
+    run.finish()
+    read = flightlog.open_run(run.dir)
+    for blob in (Path(run.dir) / "files").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    with pytest.raises(FormatError, match="'t'") as info:
+        read.tables()
+    assert info.value.key == "t" and info.value.path is not None
+    with pytest.raises(FormatError, match=sha) as info:
+        read.download_file("notes.txt", tmp_path / "out.txt")
+    assert not (tmp_path / "out.txt").exists()

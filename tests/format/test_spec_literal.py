@@ -1,5 +1,6 @@
-"""Real runs (resumed, killed, damaged) read by ``open_run`` and by a reader that follows
-SPEC.md §11 literally (literal_reader.py): both must derive the same state."""
+"""Real runs (resumed, killed, damaged, run by ``flightlog run``) and every vector, read by
+``open_run`` and by a reader that follows SPEC.md literally (literal_reader.py, which
+imports nothing of flightlog): both must derive the same state, findings included."""
 
 from __future__ import annotations
 
@@ -17,50 +18,46 @@ from typing import Any
 
 import literal_reader
 import pytest
-from flightlog.format.columntype import arrow_type_name
 from flightlog.format.reader import iter_records
 from flightlog.format.segment import list_segments
+from vector_state import EXECUTION_FIELDS, derived_state
 from waiting import wait_until
 
 import flightlog
+import flightlog.errors
 
 PROJECT = "literal"
 
 
-def _normal(value: Any) -> Any:
-    """NaN compared as a value; tuples as lists."""
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
+def _form(value: Any) -> Any:
+    """A value in the vectors' JSON form: bin as hex, NaN and infinities as strings."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()}
+        return {k: _form(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_normal(v) for v in value]
+        return [_form(v) for v in value]
     return value
 
 
-def _open_run_state(run_dir: Path) -> dict[str, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run = flightlog.open_run(run_dir)
-        table = run.history()
-        assert [f.kind for f in run.findings
-                if f.kind in ("BadRecord", "BadAttachedName")] == []
-        return {"id": run.id, "project": run.project, "name": run.name,
-                "created": run.created, "host": run.state.host, "config": run.config,
-                "tags": run.tags, "summary": run.summary, "status": run.status,
-                "exit_code": run.exit_code, "metrics": run.get_metrics(),
-                "history": [{"name": f.name, "type": arrow_type_name(f.type),
-                             "values": table.column(f.name).to_pylist()}
-                            for f in table.schema]}
+def literal_state(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
+    got = literal_reader.derive(run_dir, attached=attached)
+    del got["records"], got["torn"]
+    return _form(got)
 
 
-def assert_literal_agrees(run_dir: Path) -> dict[str, Any]:
-    ours = _normal(_open_run_state(run_dir))
-    literal = _normal(literal_reader.derive(run_dir))
+def assert_literal_agrees(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
+    """Every field of the derived state, in order where order matters, the same.
+    ``attached=False``: tables and charts left unread by both."""
+    ours = derived_state(run_dir, attached=attached)
+    literal = literal_state(run_dir, attached=attached)
+    assert sorted(ours) == sorted(literal)
     for key in ours:
         assert ours[key] == literal[key], key
-    assert list(ours["summary"]) == list(literal["summary"])  # key order is part of it
-    assert list(ours["config"]) == list(literal["config"])
+    for key in ("summary", "config", "tags", "metrics", "tables", "files"):
+        assert list(ours[key]) == list(literal[key]), key  # key order is part of it
     return ours
 
 
@@ -81,8 +78,30 @@ def _first_life(root: Path, run_id: str) -> Path:
     run.summary["best"] = 0.1
     run.config.update({"opt": {"lr": 0.2}})
     run.tag("owner", "ann")
+    # Tables of both kinds of piece, a chart, an image and a file (SPEC.md §10, §11.5).
+    run.log_row("preds", id=1, score=0.5, tag="a")
+    run.log_row("preds", id=2, score=0.25, note=[1, "x"])
+    run.log_table("preds", {"id": [3], "score": [0.75], "tag": [7]})
+    run.log({"curve": flightlog.plot.line(
+        flightlog.Table(data=[[0.0, 0.0], [0.5, 0.8], [1.0, 1.0]], columns=["x", "y"]),
+        "x", "y")})
+    run.log_image("sample", plot=_figure())
+    notes = root / f"{run_id}-notes.txt"
+    notes.write_text("notes\n")
+    run.upload_file("notes.txt", notes)
     run.finish()
     return Path(run.dir)
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(1, 1))
+    fig.gca().plot([0, 1], [1, 0])
+    return fig
 
 
 def test_resumed_run(root: Path) -> None:
@@ -134,6 +153,34 @@ def test_resumed_run_killed_is_crashed(root: Path) -> None:
     assert state["config"]["batch"] == 8 and "retry" in state["tags"]
 
 
+def test_writer_killed_while_logging(root: Path) -> None:
+    # SIGKILL at an arbitrary moment of a writer logging as fast as it can: wherever its
+    # last frame stopped, both readers derive the same crashed run.
+    code = textwrap.dedent(f"""
+        import flightlog
+        run = flightlog.init(project={PROJECT!r}, id="killed-fast", dir={str(root)!r},
+                             flush_interval=0.005, system_metrics=False)
+        step = 0
+        while True:
+            run.log({{"loss": 1.0 / (step + 1), "note": "x" * (step % 7), "n": step}})
+            if step % 50 == 0:
+                run.log("lr", 0.1)
+                run.log_row("rows", i=step)
+            step += 1
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code])
+    run_dir = root / PROJECT / "killed-fast"
+    try:
+        wait_until(lambda: (run_dir / "log").is_dir() and sum(
+            1 for _ in iter_records(run_dir)) > 300, 120, "the writer's first records")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    state = assert_literal_agrees(run_dir)
+    assert (state["status"], state["exit_code"]) == ("crashed", None)
+    assert len(state["history"][0]["values"]) > 100
+
+
 @pytest.mark.parametrize("where", ["file-header", "frame-middle", "second-segment"])
 def test_damaged_run(root: Path, where: str) -> None:
     run_dir = _first_life(root, "damaged")
@@ -158,28 +205,152 @@ def test_damaged_run(root: Path, where: str) -> None:
     assert_literal_agrees(copy)
 
 
-# The literal reader against the vectors' hand-written states (it does not look for bad
-# records, so the two vectors made of them are left out; tables are not its business).
-LITERAL_VECTORS = ["header/bad-crc", "frame/corrupt-payload", "frame/resync-skipped",
-                   "frame/oversized-at-end", "history/column-types", "record/get-metrics",
-                   "record/config-tags", "history/histogram-kinds", "run/resume-config",
-                   "run/resume-crashed", "run/no-run-record", "run/header-only-segment"]
+def test_one_flipped_byte_or_a_cut_anywhere_in_a_real_run(root: Path) -> None:
+    # The frame rules (SPEC.md §3-§5) against open_run's on damage at ~60 places: the
+    # file header, frame headers, payloads, and the file cut short (a torn tail).
+    run_dir = _first_life(root, "swept")
+    segment = list_segments(run_dir)[0][1]
+    data = segment.read_bytes()
+    copy = root / PROJECT / "swept-copy"
+    damages: list[tuple[str, bytes]] = []
+    for offset in sorted({*range(0, 16, 3), *range(16, len(data), max(1, len(data) // 45))}):
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x40
+        damages.append((f"byte {offset} flipped", bytes(flipped)))
+    for cut in (len(data) - 1, len(data) - 30, len(data) // 2, 40, 16, 10):
+        damages.append((f"cut at {cut}", data[:cut]))
+    for what, damaged in damages:
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(run_dir, copy)
+        (copy / "log" / segment.name).write_bytes(damaged)
+        try:
+            assert_literal_agrees(copy)
+        except AssertionError as exc:
+            raise AssertionError(f"{what}: {exc}") from exc
 
 
-@pytest.mark.parametrize("name", LITERAL_VECTORS)
-def test_literal_reader_matches_the_vector_states(tmp_path: Path, name: str) -> None:
-    vectors = Path(__file__).resolve().parents[1] / "vectors"
-    facts = json.loads((vectors / f"{name}.json").read_text(encoding="utf-8"))
+def test_flightlog_run_of_a_script(root: Path, tmp_path: Path) -> None:
+    # SPEC.md §19 as `flightlog run` writes it: console of both streams with a progress
+    # bar, system samples, environment, a code snapshot, and a script ended by SIGTERM.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "train.py").write_text(textwrap.dedent("""
+        import os, signal, sys
+        import flightlog
+        run = flightlog.init(project="literal", config={"lr": 0.1})
+        for step in range(3):
+            run.log({"loss": 1.0 / (step + 1)})
+            print(f"epoch {step}", flush=True)
+        for i in range(50):
+            sys.stderr.write(f"\\rbar {i + 1}/50")
+            sys.stderr.flush()
+        sys.stderr.write("\\n")
+        run.flush()
+        os.kill(os.getpid(), signal.SIGTERM)
+    """))
+    (work / "lib.py").write_text("X = 1\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FLIGHTLOG_RUN_DIR", "FLIGHTLOG_RUNNER_FD")}
+    done = subprocess.run(
+        [sys.executable, "-m", "flightlog.cli", "run", "--project", PROJECT, "--id", "ran",
+         "--dir", str(root), "--system-interval", "0.2", "--quiet", "--",
+         sys.executable, "train.py"], cwd=work, env=env, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    state = assert_literal_agrees(root / PROJECT / "ran")
+    assert (state["status"], state["exit_code"], state["signal"]) == (
+        "crashed", 128 + signal.SIGTERM, "SIGTERM")
+    texts = [(ln["stream"], ln["text"]) for ln in state["console"] if not ln["overwritten"]]
+    assert ("stderr", "bar 50/50") in texts and ("stdout", "epoch 2") in texts
+    assert {f["path"] for f in state["code"]["files"]} == {"train.py", "lib.py"}
+    assert state["environment"]["command"] == [sys.executable, "train.py"]
+
+
+def test_resumed_run_of_a_killed_script_forgets_its_signal(root: Path) -> None:
+    # The signal of a finish that a resume made stand no longer is not the run's (§19).
+    run = flightlog.init(project=PROJECT, id="signalled", dir=root, flush_interval=3600)
+    run.finish(exit_code=137, signal="SIGKILL")
+    again = flightlog.init(project=PROJECT, id="signalled", dir=root, resume=True,
+                           flush_interval=3600)
+    again.finish()
+    state = assert_literal_agrees(root / PROJECT / "signalled")
+    assert (state["status"], state["exit_code"], state["signal"]) == ("finished", 0, None)
+
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+
+
+def _vector_run(tmp_path: Path, name: str) -> Path:
+    """The vector ``name`` as a run directory ``<tmp>/run/<case>`` (with its attached
+    files), so that the names a run without a run record takes are the vector's."""
+    facts = json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))
+    run = tmp_path / "run" / name.split("/")[1]
     if name.startswith("run/"):
-        run = tmp_path / "run" / name.split("/")[1]
-        shutil.copytree(vectors / name, run)
-    else:
-        run = tmp_path / "run"
-        (run / "log").mkdir(parents=True)
-        shutil.copyfile(vectors / f"{name}.bin", run / "log" / "00000000.flseg")
-    got = _normal(literal_reader.derive(run))
-    want = facts["state"]
-    for key in ("id", "project", "name", "created", "host", "config", "tags", "summary",
-                "status", "exit_code", "history", "metrics"):
-        assert got[key] == want[key], key
-    assert list(got["summary"]) == list(want["summary"])
+        shutil.copytree(VECTORS / name, run)
+        return run
+    (run / "log").mkdir(parents=True)
+    shutil.copyfile(VECTORS / f"{name}.bin", run / "log" / "00000000.flseg")
+    for sha, content in facts.get("attached", {}).items():
+        blob = run / "files" / "sha256" / sha[:2] / sha[2:]
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(bytes.fromhex(content))
+    return run
+
+
+def _vector_names() -> list[str]:
+    return sorted(str(p.relative_to(VECTORS).with_suffix("")) for d in VECTORS.iterdir()
+                  if d.is_dir() and not (d / "SHA256SUMS").exists() for p in d.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", _vector_names())
+def test_literal_reader_reads_every_vector_as_its_json_says(tmp_path: Path,
+                                                             name: str) -> None:
+    facts = json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))
+    run = _vector_run(tmp_path, name)
+    if facts.get("fatal"):  # §3.1 rule 3: the segment is not read, the run refused
+        with pytest.raises(literal_reader.UnsupportedMajor):
+            literal_reader.derive(run)
+        with pytest.raises(flightlog.errors.UnsupportedVersion):
+            flightlog.open_run(run)
+        return
+    placeholders = name == "record/chart-media"
+    if placeholders:
+        # Its attached files are placeholders, not Arrow IPC (SPEC.md §16): flightlog
+        # refuses its tables and charts by an error naming the key and the file, whether
+        # the files are there or not; the literal reader leaves them unread.
+        for remove in (False, True):
+            if remove:
+                shutil.rmtree(run / "files")
+            for read in (lambda r: r.tables(), lambda r: r.charts()):
+                with pytest.raises(flightlog.errors.FormatError) as info:
+                    read(flightlog.open_run(run))
+                assert info.value.key in ("predictions", "curve")
+    got = literal_reader.derive(run, attached=not placeholders)
+    segments = facts.get("segments") or [dict(facts, index=0)]
+    # Frames (§3-§7): every record with its seq, type and frame offset; torn tails.
+    assert [list(r) for r in got["records"]] == [
+        [r["seq"], r["type"], seg["index"], r["offset"]] for seg in segments
+        for r in seg["records"]]
+    assert got["torn"] == {seg["index"]: seg["torn_offset"] for seg in segments
+                           if seg["torn"]}
+    want_findings = (facts["state"]["findings"] if "state" in facts else
+                     [dict(f, segment=0) for f in facts["findings"]])
+    keys = [sorted(f) for f in want_findings]
+    assert [{k: f.get(k) for k in key} for f, key in zip(got["findings"], keys,
+                                                        strict=False)] == want_findings
+    assert len(got["findings"]) == len(want_findings)
+    if "state" in facts:  # the hand-written state of 1.2 and 1.3 vectors
+        literal = literal_state(run)
+        want = facts["state"]
+        for key in set(literal) - set(want):
+            assert key in EXECUTION_FIELDS
+        for key, value in want.items():
+            assert literal[key] == value, key
+        assert list(literal["summary"]) == list(want["summary"])
+
+
+@pytest.mark.parametrize("name", [n for n in _vector_names() if n != "header/future-major"])
+def test_literal_reader_agrees_with_open_run_on_every_vector(tmp_path: Path,
+                                                              name: str) -> None:
+    # record/chart-media's attached files are placeholders: its tables and charts unread.
+    assert_literal_agrees(_vector_run(tmp_path, name), attached=name != "record/chart-media")

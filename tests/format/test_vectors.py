@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,12 @@ import pytest
 from flightlog.format._columns import decode_history, encode_body
 from flightlog.format._constants import FORMAT_MINOR
 from flightlog.format._msgpack_codec import pack_record
-from flightlog.format.columntype import arrow_type_name
-from flightlog.format.reader import Finding, RunLogReader, decode_frame
+from flightlog.format.reader import RunLogReader, decode_frame
 from flightlog.format.segment import SegmentTail
 from flightlog.format.state import RunState
+from vector_state import EXECUTION_FIELDS, derived_state, finding_form, jsonable
 
 import flightlog.errors
-from flightlog import open_run
 from flightlog.cli import main
 from flightlog.errors import UnsupportedVersion
 
@@ -40,11 +38,14 @@ CASES_1_2 = ["header/bad-crc", "frame/corrupt-payload", "frame/resync-skipped",
              "frame/oversized-at-end", "history/column-types", "record/get-metrics",
              "record/bad-sha256-name", "record/bad-body", "record/config-tags",
              "record/arrow-chart-media", "history/histogram-kinds"]
-SPEC_CASES = FROZEN_CASES + CASES_1_2
+# Format 1.3: the records of SPEC.md §19; their "state" also has the §19 fields.
+CASES_1_3 = ["record/what-ran", "history/histogram-rules", "record/bad-history",
+             "record/code-unsafe-path"]
+SPEC_CASES = FROZEN_CASES + CASES_1_2 + CASES_1_3
 # Format 1.2: whole run directories, run/<case>/ beside run/<case>.json.
 RUN_CASES = ["run/resume-config", "run/resume-crashed", "run/no-run-record",
              "run/header-only-segment"]
-STATE_CASES = CASES_1_2 + RUN_CASES
+STATE_CASES = CASES_1_2 + CASES_1_3 + RUN_CASES
 RECORD_KINDS = ("BadRecord", "BadAttachedName")  # found deriving the state, not reading
 
 
@@ -56,27 +57,13 @@ def _bin(name: str) -> Path:
     return VECTORS / f"{name}.bin"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _decoded(body: dict[str, Any]) -> dict[str, Any]:
     chunk = decode_history(body)
-    return {"rows": chunk.rows, "step": _jsonable(chunk.steps),
-            "time": _jsonable(chunk.times),
+    return {"rows": chunk.rows, "step": jsonable(chunk.steps),
+            "time": jsonable(chunk.times),
             "columns": {k: {"kind": c.kind,
-                            "present": None if c.present is None else _jsonable(c.present),
-                            "values": _jsonable(c.values if isinstance(c.values, np.ndarray)
+                            "present": None if c.present is None else jsonable(c.present),
+                            "values": jsonable(c.values if isinstance(c.values, np.ndarray)
                                                 else list(c.values))}
                         for k, c in chunk.columns.items()}}
 
@@ -105,46 +92,9 @@ def _state_run(tmp_path: Path, name: str) -> Path:
     return _run_tree(tmp_path, name) if name in RUN_CASES else _run_dir(tmp_path, name)[0]
 
 
-def _finding(f: Finding) -> dict[str, Any]:
-    """A finding in the vectors' form (SPEC.md §5.2): kind, segment, offset, and seq and
-    skipped range when it has them."""
-    out: dict[str, Any] = {"kind": f.kind, "segment": f.segment, "offset": f.offset}
-    if f.seq is not None:
-        out["seq"] = f.seq
-    if f.skipped is not None:
-        out["skipped"] = list(f.skipped)
-    return out
-
-
 def _same_keys(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``got`` cut to the keys of ``want`` (the frozen vectors state kind and offset only)."""
     return [{k: g.get(k) for k in w} for g, w in zip(got, want, strict=False)]
-
-
-def _columns(table: Any) -> list[dict[str, Any]]:
-    return [{"name": f.name, "type": arrow_type_name(f.type),
-             "values": _jsonable(table.column(f.name).to_pylist())} for f in table.schema]
-
-
-def derived_state(run_dir: Path) -> dict[str, Any]:
-    """What ``open_run`` derives, in the form of a vector's "state" (SPEC.md §11)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # findings are compared, not warned about
-        run = open_run(run_dir)
-        media = {key: [{"kind": m.kind, "mime": m.mime, "sha256": m.sha256, "size": m.size,
-                        "caption": m.caption, "step": m.step, "width": m.width,
-                        "height": m.height} for m in items]
-                 for key, items in run.state.media.items()}
-        return _jsonable({
-            "id": run.id, "project": run.project, "name": run.name, "created": run.created,
-            "host": run.state.host, "config": run.config, "tags": run.tags,
-            "summary": run.summary, "status": run.status, "exit_code": run.exit_code,
-            "history": _columns(run.history()), "metrics": run.get_metrics(),
-            "tables": {k: _columns(t) for k, t in run.tables().items()},
-            "charts": run.charts(), "media": media,
-            "files": {n: {"sha256": e.sha256, "size": e.size, "time": e.time}
-                      for n, e in run.state.files.items()},
-            "dropped": run.dropped, "findings": [_finding(f) for f in run.findings]})
 
 
 def _expected_exit(facts: dict[str, Any], *, sequence_checked: bool) -> int:
@@ -226,13 +176,13 @@ def test_run_reader_returns_vector_records_and_findings(tmp_path: Path, name: st
         assert info.value.supported == (1, 3)
         return
     records = reader.poll()
-    got = [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body)}
+    got = [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": jsonable(r.body)}
            for r in records]
     want = [{k: v for k, v in r.items() if k != "decoded"} for r in facts["records"]]
     assert got == want
     assert all(r.segment == 0 for r in records)
     assert len(reader.findings) == len(facts["findings"])
-    assert _same_keys([_finding(f) for f in reader.findings], facts["findings"]
+    assert _same_keys([finding_form(f) for f in reader.findings], facts["findings"]
                       ) == facts["findings"]
     assert all(f.path == str(seg) and f.error.path == str(seg) for f in reader.findings)
     assert all(f.error.offset == f.offset for f in reader.findings)
@@ -244,7 +194,7 @@ def test_run_reader_returns_vector_records_and_findings(tmp_path: Path, name: st
 
 
 @pytest.mark.parametrize("name", SPEC_CASES)
-def test_strict_reader_raises_the_first_finding(tmp_path: Path, name: str) -> None:
+def test_strict_reader_raises_the_firstfinding_form(tmp_path: Path, name: str) -> None:
     facts = _facts(name)
     run, seg = _run_dir(tmp_path, name)
     first = facts["fatal"] or (facts["findings"][0] if facts["findings"] else None)
@@ -281,7 +231,7 @@ def test_segment_tail_and_decode_frame_match_vector(name: str) -> None:
             errors.append(exc)
     assert [{"offset": f.offset, "first_seq": f.first_seq, "record_count": f.record_count,
              "flags": f.flags, "payload_len": len(f.payload)} for f in intact] == facts["frames"]
-    assert [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body)}
+    assert [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": jsonable(r.body)}
             for r in records] == [{k: v for k, v in r.items() if k != "decoded"}
                                   for r in facts["records"]]
     frame_level = [f for f in facts["findings"] if f["kind"] != "SequenceError"]
@@ -498,6 +448,18 @@ def test_ok_3_records_is_the_worked_example() -> None:
     assert data[f2 + 28: f2 + 28 + len(finish)] == finish
 
 
+def test_spec_worked_example_hex_is_the_vector_byte_for_byte() -> None:
+    # Every hex line of SPEC.md §15's block, fields separated by '|', is the vector.
+    section = SPEC.read_text(encoding="utf-8").split("## 15. Worked example")[1]
+    block = section.split("```")[1]
+    lines = [line.replace("|", " ") for line in block.splitlines()
+             if re.fullmatch(r"[0-9A-F]{2}([ |]+[0-9A-F]{2})*", line.strip())]
+    stated = bytes.fromhex(" ".join(lines))
+    real = _bin("frame/ok-3-records").read_bytes()
+    assert stated == real
+    assert f"({len(real)} bytes)" in section.split("```")[0]
+
+
 def test_spec_worked_example_payload_len_matches_encoder() -> None:
     section = SPEC.read_text(encoding="utf-8").split("## 15. Worked example")[1]
     first_frame_line = next(line for line in section.splitlines()
@@ -514,6 +476,8 @@ def test_spec_worked_example_payload_len_matches_encoder() -> None:
 def test_open_run_derives_the_vector_state(tmp_path: Path, name: str) -> None:
     want = _facts(name)["state"]
     got = derived_state(_state_run(tmp_path, name))
+    if name not in CASES_1_3:  # vectors before 1.3 do not state SPEC.md §19's fields
+        got = {k: v for k, v in got.items() if k not in EXECUTION_FIELDS}
     assert sorted(got) == sorted(want)
     for key, value in want.items():
         assert got[key] == value, key
@@ -530,9 +494,9 @@ def test_run_vector_segments_read_as_stated(tmp_path: Path, name: str) -> None:
     records = reader.poll()
     want = [dict({k: v for k, v in r.items() if k != "decoded"}, segment=seg["index"])
             for seg in facts["segments"] for r in seg["records"]]
-    assert [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": _jsonable(r.body),
+    assert [{"seq": r.seq, "type": r.type, "offset": r.offset, "body": jsonable(r.body),
              "segment": r.segment} for r in records] == want
-    assert [_finding(f) for f in reader.findings] == [
+    assert [finding_form(f) for f in reader.findings] == [
         f for f in facts["state"]["findings"] if f["kind"] not in RECORD_KINDS]
     assert reader.torn_tails() == [(str(run / seg["path"]), seg["torn_offset"])
                                    for seg in facts["segments"] if seg["torn"]]
@@ -564,3 +528,12 @@ def test_strict_reader_raises_bad_file_header(tmp_path: Path) -> None:
         RunLogReader(run, strict=True).poll()
     assert info.value.offset == 0 and info.value.path == str(seg)
     assert info.value.skipped == (0, 16)
+
+
+def test_an_unsafe_code_manifest_restores_nothing(tmp_path: Path) -> None:
+    # SPEC.md §19.4: a manifest path with '..' is never used to name a local file.
+    run = _run_dir(tmp_path, "record/code-unsafe-path")[0]
+    dest = tmp_path / "deep" / "restore"
+    with pytest.raises(flightlog.errors.FormatError, match="unsafe path"):
+        flightlog.open_run(run).restore_code(dest)
+    assert not dest.exists() and not (tmp_path / "escape.py").exists()

@@ -379,11 +379,12 @@ def frame_header(payload_len: int, first_seq: int, record_count: int, payload_cr
 def case12(seg: Segment, *, section: str, description: str, expected: dict[str, Any],
            version: list[int] | None = None, torn_offset: int | None = None,
            unknown_types: list[int] | None = None, verify_exit: int | None = None,
-           attached: dict[str, bytes] | None = None) -> tuple[bytes, dict[str, Any]]:
+           attached: dict[str, bytes] | None = None, fmt: str = SEGMENT_1_2
+           ) -> tuple[bytes, dict[str, Any]]:
     reading = [f for f in expected["findings"]
                if f["kind"] not in ("BadRecord", "BadAttachedName")]
     facts: dict[str, Any] = {
-        "format": SEGMENT_1_2, "section": section, "description": description,
+        "format": fmt, "section": section, "description": description,
         "file_size": len(seg.data), "version": version or [1, 2], "frames": seg.frames,
         "records": seg.records, "findings": reading, "torn": torn_offset is not None,
         "torn_offset": torn_offset, "fatal": None, "unknown_types": unknown_types or [],
@@ -782,6 +783,216 @@ def arrow_chart_media() -> tuple[bytes, dict[str, Any]]:
                                "width": 1, "height": 1}]}))
 
 
+# -- format 1.3: what the run ran (SPEC.md §19)
+
+SEGMENT_1_3 = "flightlog segment 1.3 test vector (SPEC.md §16)"
+
+
+def state13(**given: Any) -> dict[str, Any]:
+    """An expected 1.3 state: the 1.2 fields, and those of what the run ran (§19) and
+    its histograms (§9.1); what is not given is the empty run's."""
+    defaults: dict[str, Any] = {
+        "console": [], "system": [col("_timestamp", "float64", [])], "environment": None,
+        "code": None, "signal": None, "histograms": {}}
+    return state(**{**defaults, **given})
+
+
+def _text(value: Any) -> str:
+    """SPEC.md §1.1 JSON text of a map of strs, ints and finite floats (as json.dumps
+    writes them without whitespace)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def histogram_rules() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §9.1 read back: the kept value of each merged row, malformed maps counted."""
+    h0 = {"_type": "histogram", "bins": [0.0, 1.0, 2.0], "values": [1, 2]}
+    bad_edges = {"_type": "histogram", "bins": [0.0, 2.0, 1.0], "values": [1, 2]}
+    h2 = {"_type": "histogram", "bins": [0.0, 1.0], "values": [5]}
+    bad_nonfinite = {"_type": "histogram", "bins": [0.0, 1.0], "values": [2], "nonfinite": -1}
+    h4 = {"_type": "histogram", "bins": [-1.0, 0.0, 1.0], "values": [0.5, 0], "nonfinite": 3}
+    other = {"_type": "other", "x": 1}
+    bad_count = {"_type": "histogram", "bins": [0.0, 1.0], "values": [-1]}
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    seg.frame([(3, history_body([0, 1, 2], [T0, T0 + 1, T0 + 2], {
+        "h": ("any", None, [h0, bad_edges, h2]),
+        "loss": ("f64", None, [0.5, 0.25, 0.125]),
+        "k": ("any", [0], [bad_count]),
+    }))], 2)
+    seg.frame([(3, history_body([2, 3, 4], [T0 + 2.5, T0 + 3, T0 + 4], {
+        "h": ("any", None, [None, bad_nonfinite, h4]),
+    }))], 3)
+    seg.frame([(3, history_body([5], [T0 + 5], {"h": ("any", None, [other])}))], 4)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 6})], 5)
+    history = [
+        col("_step", "int64", [0, 1, 2, 3, 4, 5]),
+        col("_timestamp", "float64", [T0, T0 + 1, T0 + 2.5, T0 + 3, T0 + 4, T0 + 5]),
+        col("h", "string", [_text(h0), _text(bad_edges), None, _text(bad_nonfinite),
+                            _text(h4), _text(other)]),
+        col("loss", "float64", [0.5, 0.25, 0.125, None, None, None]),
+        col("k", "string", [_text(bad_count), None, None, None, None, None]),
+    ]
+    return case12(seg, section="§9.1, §11.2", version=[1, 3], fmt=SEGMENT_1_3, description=(
+        "Histograms read back (§9.1): 'h' holds, per merged history row, the value merging "
+        "keeps. Step 0: a histogram. Step 1: bins not increasing, left out and counted. "
+        "Step 2 was logged a histogram and then nil in the next chunk: the kept value is "
+        "nil, so no histogram at step 2. Step 3: nonfinite -1 is not a uint, left out and "
+        "counted. Step 4: a histogram with nonfinite 3. Step 5: a map of another _type, "
+        "not a histogram. 'k' holds only a malformed histogram (a negative count): a "
+        "histogram key with none, one left out. 'loss' is no histogram key."),
+        expected=state13(
+            history=history,
+            summary={"h": other, "loss": 0.125, "k": bad_count},
+            metrics={"h": [h0, bad_edges, None, bad_nonfinite, h4, other],
+                     "loss": [0.5, 0.25, 0.125], "k": bad_count},
+            histograms={
+                "h": {"histograms": [
+                    {"step": 0, "bins": [0.0, 1.0, 2.0], "values": [1.0, 2.0],
+                     "nonfinite": 0},
+                    {"step": 4, "bins": [-1.0, 0.0, 1.0], "values": [0.5, 0.0],
+                     "nonfinite": 3}], "left_out": 2},
+                "k": {"histograms": [], "left_out": 1}}))
+
+
+def what_ran() -> tuple[bytes, dict[str, Any]]:
+    """The records of ``flightlog run`` (SPEC.md §19): environment, a code snapshot in two
+    records, console lines of both streams (a redrawn progress bar), system samples, a
+    finish with its signal; and one malformed record of each new type."""
+    model, train = b"import math\n", b"print('hi')\n"
+    model_sha, train_sha = (hashlib.sha256(model).hexdigest(),
+                            hashlib.sha256(train).hexdigest())
+    entries = [{"mode": 0o644, "path": "src/model.py", "sha256": model_sha,
+                "size": len(model)},
+               {"mode": 0o755, "path": "train.py", "sha256": train_sha,
+                "size": len(train)}]
+    manifest = json.dumps({"files": entries, "version": 1}, sort_keys=True,
+                          separators=(",", ":")).encode()
+    manifest_sha = hashlib.sha256(manifest).hexdigest()
+    facts = {"command": ["python", "train.py"], "cwd": "/work", "host": "host0",
+             "user": None, "git": None, "env": {"CUDA_VISIBLE_DEVICES": "0"}, "packages": 0}
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    code = {"sha256": manifest_sha, "files": 2, "bytes": len(model) + len(train),
+            "time": T0}
+    seg.frame([(19, dict(code, blobs=[model_sha])), (19, dict(code, blobs=[train_sha])),
+               (18, {"time": T0, "facts": facts})], 2)
+    at, _ = seg.frame([
+        (16, {"stream": "stdout", "lines": ["epoch 1", "10%", "100%"],
+              "times": [T0 + 1, T0 + 3, T0 + 3], "overwritten": [1]}),
+        (16, {"stream": "stderr", "lines": ["warn: slow", "late"], "times": [T0 + 2, T0 + 3]}),
+        (17, {"time": T0 + 1, "values": {"system/cpu": 12.5, "system/memory_percent": 40}}),
+        (17, {"time": T0 + 2, "values": {"system/cpu": 13.0, "system/gpu.0.temp": 55.0}}),
+        (16, {"stream": "tty", "lines": ["x"], "times": [T0]}),
+        (16, {"stream": "stdout", "lines": ["a", "b"], "times": [T0]}),
+        (16, {"stream": "stdout", "lines": ["a"], "times": [T0], "overwritten": [1]}),
+        (17, {"time": T0, "values": {"system/cpu": "high"}}),
+        (18, {"time": T0, "facts": ["python"]}),
+    ], 5)
+    seg.frame([(12, {"exit_code": 137, "time": T0 + 4.0, "signal": "SIGKILL"})], 14)
+    bad = [finding("BadRecord", at, seq=seq) for seq in range(9, 14)]
+    return case12(seg, section="§19, §8", version=[1, 3], fmt=SEGMENT_1_3, description=(
+        "Format 1.3, as `flightlog run` writes a run: a code snapshot as two code records "
+        "of one manifest (each listing part of the contents in blobs), an environment "
+        "record, console records of stdout (a progress bar drawn as '10%' then '100%', "
+        "the first marked overwritten) and stderr, two system samples (an int read as "
+        "float64; a name missing in a sample is null), and a finish of exit code 137 with "
+        "signal SIGKILL: crashed. The console is ordered by time, stably (at T0+3 the "
+        "stdout lines come before the stderr line, as in sequence order). At "
+        f"{at}, seqs 9..13 are bad records: a console stream 'tty', times shorter than "
+        "lines, an overwritten index past the lines, a system value that is a str, "
+        "environment facts that are not a map. 'attached' holds the manifest and the "
+        "two files."),
+        attached={"manifest": manifest, "model": model, "train": train},
+        expected=state13(
+            status="crashed", exit_code=137, signal="SIGKILL", findings=bad,
+            console=[
+                {"time": T0 + 1, "stream": "stdout", "text": "epoch 1", "overwritten": False},
+                {"time": T0 + 2, "stream": "stderr", "text": "warn: slow",
+                 "overwritten": False},
+                {"time": T0 + 3, "stream": "stdout", "text": "10%", "overwritten": True},
+                {"time": T0 + 3, "stream": "stdout", "text": "100%", "overwritten": False},
+                {"time": T0 + 3, "stream": "stderr", "text": "late", "overwritten": False}],
+            system=[col("_timestamp", "float64", [T0 + 1, T0 + 2]),
+                    col("system/cpu", "float64", [12.5, 13.0]),
+                    col("system/memory_percent", "float64", [40.0, None]),
+                    col("system/gpu.0.temp", "float64", [None, 55.0])],
+            environment=facts,
+            code={"sha256": manifest_sha, "files": entries}))
+
+
+def code_unsafe_path() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §19.4: a manifest naming an unsafe path is a damaged snapshot, refused
+    whole; the run is not damaged."""
+    content = b"x = 1\n"
+    sha = hashlib.sha256(content).hexdigest()
+    entries = [{"mode": 0o644, "path": "ok.py", "sha256": sha, "size": len(content)},
+               {"mode": 0o644, "path": "../../escape.py", "sha256": sha,
+                "size": len(content)}]
+    manifest = json.dumps({"files": entries, "version": 1}, sort_keys=True,
+                          separators=(",", ":")).encode()
+    manifest_sha = hashlib.sha256(manifest).hexdigest()
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    seg.frame([(19, {"sha256": manifest_sha, "blobs": [sha], "files": 2,
+                     "bytes": 2 * len(content), "time": T0})], 2)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1})], 3)
+    return case12(seg, section="§19.4", version=[1, 3], fmt=SEGMENT_1_3, description=(
+        "A code record whose manifest (attached, with a matching SHA-256) lists 'ok.py' "
+        "and '../../escape.py'. A path with a '..' component is never used to name a "
+        "local file: the reader refuses the snapshot whole (state 'code' has 'files' nil; "
+        "restoring it writes nothing), while the run itself is intact: no finding, "
+        "verify exits 0."),
+        attached={"manifest": manifest, "content": content},
+        expected=state13(code={"sha256": manifest_sha, "files": None}))
+
+
+def bad_history() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §9: each way a chunk can be malformed makes its record a bad record."""
+    def chunk(rows: int, step: bytes, time: bytes, columns: dict[str, Any]
+              ) -> dict[str, Any]:
+        return {"rows": rows, "step": step, "time": time, "columns": columns}
+
+    one_step, one_time = _i64([1]), _f64([T0 + 1])
+    good = history_body([0], [T0], {"loss": ("f64", None, [0.5]),
+                                    "later": ("u128", None, b"\x01")})
+    bad = [
+        chunk(0, b"", b"", {}),                                          # rows 0
+        chunk(2, one_step, _f64([T0, T0]), {}),                          # 1 step, 2 rows
+        chunk(1, one_step, one_time, {"x": ["f64", None]}),              # not 3 elements
+        chunk(1, one_step, one_time, {"x": [7, None, _f64([1.0])]}),     # kind not a str
+        chunk(1, one_step, one_time, {"x": ["f64", b"\x00\x00\x00", _f64([1.0])]}),
+        chunk(2, _i64([1, 2]), _f64([T0, T0]),
+              {"x": ["f64", _u32([1, 0]), _f64([1.0, 2.0])]}),           # not increasing
+        chunk(1, one_step, one_time, {"x": ["f64", _u32([1]), _f64([1.0])]}),  # >= rows
+        chunk(1, one_step, one_time, {"x": ["f64", None, _f64([1.0, 2.0])]}),  # 2 for 1
+        chunk(1, one_step, one_time, {"x": ["bool", None, b"\x02"]}),    # not 0 or 1
+        chunk(1, one_step, one_time, {"x": ["any", None, []]}),          # 0 for 1
+        chunk(1, one_step, one_time, {"x": ["u128", _u32([3]), b""]}),   # unknown kind
+    ]
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    at, _ = seg.frame([(3, body) for body in bad], 2)
+    seg.frame([(3, good)], 2 + len(bad))
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 2})], 3 + len(bad))
+    return case12(seg, section="§9, §8", version=[1, 3], fmt=SEGMENT_1_3, description=(
+        f"One frame, at {at}, of {len(bad)} malformed history chunks, each a BadRecord "
+        "(seqs 2..12), left out whole: rows 0; one step for two rows; a column of two "
+        "elements; a kind that is not a str; a present of 3 bytes; present indexes not "
+        "increasing; a present index not below rows; two f64 values for one row; a bool "
+        "byte 2; an any column of no value for one row; a column of an unknown kind whose "
+        "present names row 3 of 1. Then a good chunk whose column of unknown kind 'u128' "
+        "is left out, not the chunk."),
+        expected=state13(
+            history=[col("_step", "int64", [0]), col("_timestamp", "float64", [T0]),
+                     col("loss", "float64", [0.5])],
+            summary={"loss": 0.5}, metrics={"loss": 0.5},
+            findings=[finding("BadRecord", at, seq=2 + i) for i in range(len(bad))]))
+
+
 # -- run directories: several segments, names taken from the directory
 
 
@@ -908,6 +1119,10 @@ CASES_1_2 = {
     "record/config-tags": config_and_tags,
     "record/arrow-chart-media": arrow_chart_media,
     "history/histogram-kinds": histogram_kinds,
+    "record/what-ran": what_ran,
+    "history/histogram-rules": histogram_rules,
+    "record/bad-history": bad_history,
+    "record/code-unsafe-path": code_unsafe_path,
 }
 
 RUN_CASES = {
