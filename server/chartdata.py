@@ -196,8 +196,9 @@ class OverviewFiles:
         keys = list(overview.metrics)
         head = json.dumps({"next_seq": overview.next_seq, "keys": [
             [k, overview.totals.get(k, len(overview.metrics[k][0]))] for k in keys]})
-        arrays: dict[str, Any] = {f"{name}{i}": np.ascontiguousarray(overview.metrics[k][j], np.float64)
-                  for i, k in enumerate(keys) for j, name in enumerate("sty")}
+        arrays: dict[str, Any] = {
+            f"{name}{i}": np.ascontiguousarray(overview.metrics[k][j], np.float64)
+            for i, k in enumerate(keys) for j, name in enumerate("sty")}
         partial = path.with_name(f".{path.name}.{threading.get_ident()}.partial")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
