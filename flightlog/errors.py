@@ -265,13 +265,17 @@ class TransportError(SyncError):
 class ServerRejected(SyncError):
     """The server answered with an HTTP error. ``status_code`` and ``code`` (the server's
     error word, e.g. ``gap``) say which; 5xx, 408 and 429 are retried, other 4xx are not.
-    ``next_seq`` is the server's committed position when it sent one."""
+    ``next_seq`` is the server's committed position when it sent one; ``retry_after``
+    the seconds its ``Retry-After`` asked for (None: none, or not readable), as sent:
+    the client's retry policy bounds it (syncd/retry.py)."""
 
     def __init__(self, message: str, *, status_code: int, code: str = "",
-                 next_seq: int | None = None, path: str | None = None) -> None:
+                 next_seq: int | None = None, path: str | None = None,
+                 retry_after: float | None = None) -> None:
         self.status_code = status_code
         self.code = code
         self.next_seq = next_seq
+        self.retry_after = retry_after
         super().__init__(message, path=path)
 
     @property

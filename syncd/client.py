@@ -25,6 +25,8 @@ import httpx
 
 from flightlog.errors import ServerProtocolError, ServerRejected, TransportError
 
+from .retry import retry_after_seconds
+
 T = TypeVar("T")
 
 #: Blobs go up in chunks of this size; an interrupted upload resumes at its last chunk.
@@ -137,7 +139,8 @@ def _rejected(answer: Answer) -> ServerRejected:
         message += " (give the server's token: --token or token=, or set FLIGHTLOG_TOKEN)"
     return ServerRejected(f"{answer.endpoint}: HTTP {answer.status_code} {code}: "
                           f"{message}".replace(":  :", ":"),
-                          status_code=answer.status_code, code=code, next_seq=next_seq)
+                          status_code=answer.status_code, code=code, next_seq=next_seq,
+                          retry_after=retry_after_seconds(answer.headers.get("retry-after")))
 
 
 def _read_answer(response: httpx.Response, limit: int, seconds: float | None,

@@ -36,7 +36,14 @@ from flightlog.errors import ServerRejected, SyncError
 from .client import SyncClient
 from .discovery import RunDirScanner, log_dir_stamp
 from .positions import PositionStore
-from .retry import Backoff, Reachability, describe, is_retryable, is_unreachable
+from .retry import (
+    Backoff,
+    Reachability,
+    asked_wait,
+    describe,
+    is_retryable,
+    is_unreachable,
+)
 from .shipper import LocalReadError, RunShipper, run_identity
 from .status import DaemonStatus, StatusFile
 from .watch import Watcher, needs_polling
@@ -284,10 +291,12 @@ class Syncer:
                          f"asking again every {self.reach.cap:g} s or sooner)")
         elif (is_retryable(exc) or isinstance(exc, LocalReadError)
                 or getattr(exc, "status_code", 0) == 409):
-            delay = slot.backoff.failed()
+            asked = asked_wait(exc)  # the server's Retry-After, bounded by the backoff
+            delay = slot.backoff.failed(retry_after=asked)
             if first:
-                self.log(f"{self._name(slot)}: {slot.error} (retrying in {delay:.1f} s "
-                         f"and on)")
+                told = "" if asked is None else f"; the server's Retry-After asked {asked:g} s"
+                self.log(f"{self._name(slot)}: {slot.error} (retrying in {delay:.1f} s"
+                         f"{told}, and on)")
         else:
             slot.set_aside = True
             slot.shipper.position.set_aside = True

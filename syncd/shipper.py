@@ -4,7 +4,11 @@ they name, send the frames, advance.
 Invariant: ``self.acked`` is the server's high-water mark as last answered. It is set
 from the server at start and after every error (never from a cached position), and only
 frames with records at or above it are sent, so a repeated or lost answer costs at most
-one repeated batch, which the server skips.
+one repeated batch, which the server skips. The one exception: a 429 (the server refused
+the request unread, at admission) keeps the mark, since nothing moved and asking again
+would spend the run's allowance of requests: with a per-run limit of one request per
+``Retry-After``, the question would take it and every batch after it be refused, forever.
+Were a 429 sent after a commit all the same, the next batch is a repeat, which is skipped.
 
 Frames are read once, in sequence order, into a backlog; a resync keeps the backlog when
 the server's mark lies within what was read, and reads the run again from its start when
@@ -158,7 +162,8 @@ class RunShipper:
         try:
             return self._ship()
         except (SyncError, OSError, FormatError) as exc:
-            self.acked = None  # never trust a position after an error
+            if not (isinstance(exc, ServerRejected) and exc.status_code == 429):
+                self.acked = None  # never trust a position after an error (but a 429)
             self.position.last_error = str(exc)
             self.positions.save(self.position)
             if isinstance(exc, SyncError):
@@ -272,6 +277,7 @@ class RunShipper:
                             writer_alive=alive)
                     except ServerRejected as exc:
                         if exc.code != "diverged":
+                            self._check_mark = True  # not proven: again (a 429 keeps acked)
                             raise
                         raise self._diverged(exc.message, exc.next_seq or 0) from None
                     if answered != self.acked:

@@ -197,6 +197,9 @@ class FaultProxy:
     stats: Counter[str] = field(default_factory=Counter)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # action, method, target
     times: list[float] = field(default_factory=list)  # time.monotonic() of each event
+    # (time.monotonic() just before it is sent, method, target, status, Retry-After or "")
+    # of each server answer passed on to the client.
+    answers: list[tuple[float, str, str, int, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         unknown = (set(self.weights) | set(self.script)) - set(ACTIONS)
@@ -311,6 +314,10 @@ class FaultProxy:
             return False
         if action == "cut":
             return False  # committed upstream, never acknowledged downstream
+        retry_after = next((v for k, v in response.headers if k.lower() == "retry-after"), "")
+        with self._lock:
+            self.answers.append((time.monotonic(), request.method, request.target,
+                                 response.status, retry_after))
         conn.sendall(response.client_bytes(request.keep_alive))
         return request.keep_alive and response.delimited
 
