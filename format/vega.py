@@ -56,6 +56,10 @@ def value_depth(value: Any, limit: int = MAX_SPEC_DEPTH) -> int:
     return deepest
 
 
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON value")
+
+
 def check_spec_text(spec: Any) -> dict[str, Any]:
     """A stored spec parsed, if it is what SPEC.md §10.4 allows: JSON text of an object
     nested at most :data:`MAX_SPEC_DEPTH` deep.
@@ -70,7 +74,9 @@ def check_spec_text(spec: Any) -> dict[str, Any]:
         raise FormatError(f"spec nests {depth} levels deep, over the {MAX_SPEC_DEPTH} "
                           f"SPEC.md §10.4 allows")
     try:
-        parsed = json.loads(spec)
+        # RFC 8259: NaN and Infinity, which some encoders write, are not JSON (a viewer's
+        # JSON.parse refuses them); of a key given twice the last counts, as parsers do.
+        parsed = json.loads(spec, parse_constant=_not_json)
     except ValueError as exc:
         raise FormatError(f"spec is not JSON: {exc}") from None
     if not isinstance(parsed, dict):

@@ -341,6 +341,10 @@ def _spec_depth(text: str) -> int:
     return deepest
 
 
+def _not_json(token: str) -> Any:
+    raise ValueError(token)
+
+
 def bad_kind(rtype: int, body: dict[str, Any], first_run: bool) -> str | None:
     """BadAttachedName (§10.1, any type), BadRecord (§8, §10.4, §19.1), or None."""
     if "sha256" in body and not _is_name(body["sha256"]):
@@ -364,8 +368,8 @@ def bad_kind(rtype: int, body: dict[str, Any], first_run: bool) -> str | None:
     if rtype == 14:  # §10.4: the spec is JSON text of an object, at most 64 deep
         if _spec_depth(body["spec"]) > 64:
             return "BadRecord"
-        try:
-            if not isinstance(json.loads(body["spec"]), dict):
+        try:  # RFC 8259 JSON: NaN and Infinity are not; a repeated key, the last counts
+            if not isinstance(json.loads(body["spec"], parse_constant=_not_json), dict):
                 return "BadRecord"
         except ValueError:
             return "BadRecord"

@@ -18,7 +18,7 @@ from typing import Any
 
 import literal_reader
 import pytest
-from flightlog.format.reader import iter_records
+from flightlog.format.reader import RunLogReader, iter_records
 from flightlog.format.segment import list_segments
 from vector_state import EXECUTION_FIELDS, derived_state
 from waiting import wait_until
@@ -48,9 +48,22 @@ def literal_state(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
     return _form(got)
 
 
+def assert_literal_reads_the_same_records(run_dir: Path) -> None:
+    """The frames (SPEC.md §3-§7) as both read them: every record once, with its seq,
+    type, segment and frame offset, and where each segment ends torn."""
+    literal = literal_reader.derive(run_dir, attached=False)
+    reader = RunLogReader(run_dir)
+    assert [(r.seq, r.type, r.segment, r.offset) for r in reader.poll()] == [
+        tuple(r) for r in literal["records"]]
+    assert {int(Path(path).stem): offset for path, offset in reader.torn_tails()
+            } == literal["torn"]
+
+
 def assert_literal_agrees(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
-    """Every field of the derived state, in order where order matters, the same.
-    ``attached=False``: tables and charts left unread by both."""
+    """Every field of the derived state, in order where order matters, the same; the
+    same records and torn tails. ``attached=False``: tables and charts left unread by
+    both."""
+    assert_literal_reads_the_same_records(run_dir)
     ours = derived_state(run_dir, attached=attached)
     literal = literal_state(run_dir, attached=attached)
     assert sorted(ours) == sorted(literal)
@@ -82,6 +95,10 @@ def _first_life(root: Path, run_id: str) -> Path:
     run.log_row("preds", id=1, score=0.5, tag="a")
     run.log_row("preds", id=2, score=0.25, note=[1, "x"])
     run.log_table("preds", {"id": [3], "score": [0.75], "tag": [7]})
+    for version in range(2):  # a logged Table is a new version: replace (SPEC.md §11.5)
+        run.log({"versions": flightlog.Table(data=[[version, "v"]] * (version + 1),
+                                             columns=["n", "what"])})
+    run.log_row("versions", n=9, extra=True)
     run.log({"curve": flightlog.plot.line(
         flightlog.Table(data=[[0.0, 0.0], [0.5, 0.8], [1.0, 1.0]], columns=["x", "y"]),
         "x", "y")})
@@ -121,6 +138,8 @@ def test_resumed_run(root: Path) -> None:
     assert (state["name"], state["status"], state["exit_code"]) == ("second", "finished", 0)
     assert {c["name"]: c["type"] for c in state["history"]}["mixed"] == "float64"
     assert {c["name"]: c["type"] for c in state["history"]}["odd"] == "string"
+    assert [c["values"] for c in state["tables"]["versions"]] == [[1, 1, 9], ["v", "v", None],
+                                                                 [None, None, True]]
 
 
 def test_resumed_run_killed_is_crashed(root: Path) -> None:
@@ -129,7 +148,7 @@ def test_resumed_run_killed_is_crashed(root: Path) -> None:
         import flightlog
         run = flightlog.init(project={PROJECT!r}, id="killed", dir={str(root)!r},
                              resume=True, config={{"batch": 8}}, tags=["retry"],
-                             flush_interval=0.02)
+                             flush_interval=0.02, system_metrics=False)  # a still log
         run.log({{"loss": 0.5, "extra": "x"}})
         run.flush()
         print("logged", flush=True)
@@ -179,6 +198,18 @@ def test_writer_killed_while_logging(root: Path) -> None:
     state = assert_literal_agrees(run_dir)
     assert (state["status"], state["exit_code"]) == ("crashed", None)
     assert len(state["history"][0]["values"]) > 100
+    # Resumed after the kill (SPEC.md §3.2): a new segment whose sequence numbers go on
+    # from the last record read, whatever torn tail the kill left in the first one.
+    again = flightlog.init(project=PROJECT, id="killed-fast", dir=root, resume=True,
+                           config={"after": "kill"}, flush_interval=3600,
+                           system_metrics=False)
+    again.log({"loss": 0.0, "n": -1})
+    again.finish()
+    assert len(list_segments(run_dir)) == 2
+    resumed = assert_literal_agrees(run_dir)
+    assert (resumed["status"], resumed["exit_code"]) == ("finished", 0)
+    assert resumed["findings"] == []  # a torn tail is a note, never a finding
+    assert resumed["config"]["after"] == "kill"
 
 
 @pytest.mark.parametrize("where", ["file-header", "frame-middle", "second-segment"])

@@ -86,7 +86,7 @@ def execution_state(run: Any) -> dict[str, Any]:
         "system": columns_form(run.system_metrics()), "environment": run.environment(),
         "code": None if code is None else {"sha256": code.sha256, "files": _code_files(run)},
         "signal": run.state.execution.exit_signal,
-        "histograms": {key: _histograms(run.state.chunks, key) for key in run.histogram_keys()}}
+        "histograms": {key: _histograms(run, key) for key in run.histogram_keys()}}
 
 
 def _code_files(run: Any) -> list[dict[str, Any]] | None:
@@ -99,8 +99,11 @@ def _code_files(run: Any) -> list[dict[str, Any]] | None:
             for f in files]
 
 
-def _histograms(chunks: Any, key: str) -> dict[str, Any]:
-    found, left_out = histograms_of(chunks, key)
+def _histograms(run: Any, key: str) -> dict[str, Any]:
+    """``run.histograms(key)`` (SPEC.md §9.1), and how many malformed ones it left out
+    (which it warns about; the count is the reader's)."""
+    found = run.histograms(key)
+    _, left_out = histograms_of(run.state.chunks, key)
     return {"histograms": [{"step": h.step, "bins": h.edges.tolist(),
                             "values": h.counts.tolist(), "nonfinite": h.nonfinite}
                            for h in found], "left_out": left_out}

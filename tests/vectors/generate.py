@@ -4,6 +4,9 @@
     python tests/vectors/generate.py --force    # only for a vector not yet released
     python tests/vectors/generate.py --out DIR  # write somewhere else (tests use this)
 
+It writes every vector of tests/vectors: the segment and run vectors of SPEC.md §16
+(below), and the bundle vectors of §18.8, whose bytes ``generate_bundles.py`` assembles.
+
 Each case is ``<section>/<case>.bin`` (a segment file) and ``<case>.json`` beside it, or
 for a whole run directory ``run/<case>/`` (``log/``, ``files/``) and ``run/<case>.json``.
 Since format 1.2 each case's JSON also states the derived run state (SPEC.md §11) an
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import math
 import struct
@@ -993,13 +997,129 @@ def bad_history() -> tuple[bytes, dict[str, Any]]:
             findings=[finding("BadRecord", at, seq=2 + i) for i in range(len(bad))]))
 
 
+def sequence_overlap() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §4.2 and §5 rule 7: frames whose first_seq is lower than the next sequence
+    number (a duplicate frame, a frame that overlaps in part). Their records already read
+    are ignored, the others read; the order of findings at one offset (§5.2)."""
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    first = [(4, {"key": "loss", "value": 0.5, "time": T0}),
+             (4, {"key": "loss", "value": 0.25, "time": T0 + 1.0})]
+    seg.frame(first, 2)
+    duplicate, _ = seg.frame(first, 2)  # the same frame again: every record already read
+    partial, _ = seg.frame([(4, {"key": "loss", "value": 99.0, "time": T0 + 9.0}),
+                            (4, {"value": 1, "time": T0 + 2.0}),
+                            (4, {"key": "acc", "value": 1, "time": T0 + 2.0})], 3)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 3.0})], 6)
+    # What a reader returns: each sequence number once, from the frame read first.
+    seg.records = [r for r in seg.records
+                   if not (r["offset"] == duplicate or (r["offset"] == partial
+                                                        and r["seq"] == 3))]
+    return case12(seg, section="§4.2, §5 rule 7, §5.2", version=[1, 3], fmt=SEGMENT_1_3,
+                  description=(
+        f"Records 2 and 3 (loss 0.5, 0.25), then at {duplicate} the same frame again "
+        f"(first_seq 2): a SequenceError (overlap), both of its records ignored. At "
+        f"{partial} a frame of first_seq 3 and three records: a SequenceError (overlap); "
+        f"its record 3 (loss 99.0) was read already and is ignored, its records 4 and 5 "
+        f"are new: 4 is a metric without its key (BadRecord at {partial}, seq 4, listed "
+        f"after that offset's SequenceError), 5 sets acc. Then the finish, seq 6. "
+        f"Every frame is intact: 'frames' lists them all, 'records' each seq once."),
+        expected=state13(
+            summary={"loss": 0.25, "acc": 1}, metrics={"loss": [0.5, 0.25], "acc": 1},
+            findings=[finding("SequenceError", duplicate), finding("SequenceError", partial),
+                      finding("BadRecord", partial, seq=4)]))
+
+
+def table_versions() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §11.5 with real Arrow IPC files: pieces appended, a replace that discards
+    the earlier pieces, and row records after it."""
+    import pyarrow as pa
+
+    v0 = _arrow_ipc(pa.table({"a": pa.array([2], pa.int64())}))
+    v1 = _arrow_ipc(pa.table({"a": pa.array([10, 11], pa.int64()),
+                              "b": pa.array(["x", "y"])}))
+    v0_sha, v1_sha = hashlib.sha256(v0).hexdigest(), hashlib.sha256(v1).hexdigest()
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    seg.frame([
+        (6, {"key": "t", "row": {"a": 1}, "time": T0}),
+        (7, {"key": "t", "sha256": v0_sha, "rows": 1, "time": T0}),
+        (7, {"key": "t", "sha256": v1_sha, "rows": 2, "time": T0 + 1.0, "step": 1,
+             "replace": True}),
+        (6, {"key": "t", "row": {"a": 12, "c": True}, "time": T0 + 2.0}),
+        (6, {"key": "other", "row": {"z": 1}, "time": T0 + 2.0}),
+        (6, {"key": "t", "row": {"a": 13}, "time": T0 + 2.0}),
+    ], 2)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 3.0})], 8)
+    t = [col("a", "int64", [10, 11, 12, 13]), col("b", "string", ["x", "y", None, None]),
+         col("c", "bool", [None, None, True, None])]
+    return case12(seg, section="§11.5, §10.3", version=[1, 3], fmt=SEGMENT_1_3, description=(
+        "Table 't': a row record (a=1), a table record appending an Arrow file (a=2), then "
+        "a table record with replace true (a new version at step 1: a=10, 11 and b), which "
+        "discards both earlier pieces, then two row records (a=12 with c=true, a=13), one "
+        "piece though a row of key 'other' comes between them (consecutive among t's own "
+        "records). The table is the replacing file's rows and then the rows piece: a "
+        "int64, b string, c bool, null where a piece lacks the column. 'attached' holds "
+        "both Arrow files."),
+        attached={"v0": v0, "v1": v1}, expected=state13(
+            tables={"t": t, "other": [col("z", "int64", [1])]},
+            metrics={"t": {"a": [10, 11, 12, 13], "b": ["x", "y", None, None],
+                           "c": [None, None, True, None]}, "other": {"z": [1]}}))
+
+
+def chart_specs() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §10.4's rules of a chart's spec, and §10.2's inlining of its rows."""
+    import pyarrow as pa
+
+    data = _arrow_ipc(pa.table({"x": pa.array([0.0, 1.0]), "y": pa.array([math.nan, 2.0]),
+                                "b": pa.array([b"\x01\xff", None], pa.binary())}))
+    data_sha = hashlib.sha256(data).hexdigest()
+    chain = "{}"
+    for _ in range(61):  # with the top object and "deep", 64 levels: the most allowed
+        chain = '{"a": ' + chain + "}"
+    ok = ('{"$schema": "https://vega.github.io/schema/vega-lite/v6.json", '
+          '"title": "' + "[" * 70 + '", "mark": "point", "mark": "line", '
+          '"deep": {"a": ' + chain + '}, "data": {"name": "table"}, '
+          '"layer": [{"data": {"name": "table"}}, {"data": {"name": "other"}}]}')
+    too_deep = '{"a": ' * 64 + "{}" + "}" * 64  # 65 levels
+    bad = {"too-deep": too_deep, "array": '[{"data": {"name": "table"}}]',
+           "nan": '{"data": {"name": "table"}, "width": NaN}',
+           "infinity": '{"data": {"name": "table"}, "width": -Infinity}',
+           "not-json": '{"data": {"name": "table"},}'}
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    at, _ = seg.frame([(14, {"key": key, "sha256": data_sha, "rows": 2, "spec": spec,
+                             "kind": "custom", "time": T0}) for key, spec in bad.items()], 2)
+    seg.frame([(14, {"key": "ok", "sha256": data_sha, "rows": 2, "spec": ok,
+                     "kind": "custom", "time": T0, "step": 0})], 2 + len(bad))
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], 3 + len(bad))
+    rows = [{"x": 0.0, "y": None, "b": "01ff"}, {"x": 1.0, "y": 2.0, "b": None}]
+    inlined = json.loads(ok)
+    inlined["data"] = {"values": rows}
+    inlined["layer"][0]["data"] = {"values": rows}
+    return case12(seg, section="§10.4, §10.2", version=[1, 3], fmt=SEGMENT_1_3, description=(
+        f"At {at}, five chart records whose spec breaks §10.4, each a BadRecord (seqs 2..6): "
+        f"objects nested 65 deep; a JSON array, not an object; the non-JSON tokens NaN and "
+        f"-Infinity; text that is not JSON (a trailing comma). Then chart 'ok', whose spec "
+        f"nests exactly 64 deep (its title's 70 '[' are inside a string and do not count) "
+        f"and gives 'mark' twice (the last counts, in the first one's place). Its rows "
+        f"(the attached Arrow file: x, y with a NaN, b binary) replace every data object "
+        f"named 'table', at any depth, and no other: NaN becomes null, binary lowercase "
+        f"hex."), attached={"data": data}, expected=state13(
+            charts={"ok": inlined},
+            findings=[finding("BadRecord", at, seq=2 + i) for i in range(len(bad))]))
+
+
 # -- run directories: several segments, names taken from the directory
 
 
 def run_dir_case(segments: list[Segment], *, section: str, description: str,
                  expected: dict[str, Any], torn: dict[int, int] | None = None,
-                 verify_exit: int | None = None, attached: dict[str, bytes] | None = None
-                 ) -> tuple[dict[str, bytes], dict[str, Any]]:
+                 verify_exit: int | None = None, attached: dict[str, bytes] | None = None,
+                 minor: int = 2) -> tuple[dict[str, bytes], dict[str, Any]]:
     """A whole run directory: log/<index>.flseg per segment (and files/ when attached)."""
     files = {f"log/{i:08d}.flseg": bytes(seg.data) for i, seg in enumerate(segments)}
     for content in (attached or {}).values():
@@ -1007,9 +1127,11 @@ def run_dir_case(segments: list[Segment], *, section: str, description: str,
         files[f"files/sha256/{sha[:2]}/{sha[2:]}"] = content
     torn = torn or {}
     facts = {
-        "format": RUN_DIR_1_2, "section": section, "description": description,
+        "format": RUN_DIR_1_2.replace("1.2", f"1.{minor}"), "section": section,
+        "description": description,
         "segments": [{"index": i, "path": f"log/{i:08d}.flseg", "file_size": len(seg.data),
-                      "version": [1, 2], "frames": seg.frames, "records": seg.records,
+                      "version": [1, minor] if len(seg.data) >= FILE_HEADER_SIZE else None,
+                      "frames": seg.frames, "records": seg.records,
                       "torn": i in torn, "torn_offset": torn.get(i)}
                      for i, seg in enumerate(segments)],
         "state": expected,
@@ -1019,8 +1141,8 @@ def run_dir_case(segments: list[Segment], *, section: str, description: str,
     return files, facts
 
 
-def next_segment(index: int, first_seq: int) -> Segment:
-    seg = Segment(encode_file_header(1, 2))
+def next_segment(index: int, first_seq: int, minor: int = 2) -> Segment:
+    seg = Segment(encode_file_header(1, minor))
     seg.frame([(1, {"run": RUN_ID, "index": index, "writer": {}})], first_seq)
     return seg
 
@@ -1107,6 +1229,69 @@ def header_only_segment() -> tuple[dict[str, bytes], dict[str, Any]]:
             summary={"loss": 0.5}, metrics={"loss": 0.5}))
 
 
+def killed_then_resumed() -> tuple[dict[str, bytes], dict[str, Any]]:
+    """SPEC.md §5 rule 2, §3.2, §11.7: a torn tail in a segment that is not the last."""
+    first = Segment(encode_file_header(1, 3))
+    first.frame([segment_record()], 0)
+    first.frame([(2, run_body(name="first", config={"a": 1}))], 1)
+    first.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], 2)
+    torn_at, _ = first.frame([(4, {"key": "loss", "value": 0.25, "time": T0 + 1.0})], 3,
+                             intact=False)
+    del first.data[torn_at + 28 + 5:]  # the first writer was killed inside this frame
+    second = next_segment(1, 3, minor=3)  # the resumed writer continues at seq 3
+    second.frame([(2, run_body(name="second", config={"b": 2}, resumed=True, pid=2))], 4)
+    second.frame([(4, {"key": "loss", "value": 0.125, "time": T0 + 10.0})], 5)
+    second.frame([(12, {"exit_code": 0, "time": T0 + 11.0})], 6)
+    return run_dir_case([first, second], section="§5 rule 2, §3.2, §11.7", minor=3,
+                        torn={0: torn_at}, description=(
+        f"A writer killed (SIGKILL) mid-frame: segment 0 ends in a torn tail at {torn_at} "
+        f"(the record that frame held, loss 0.25, is lost; seq 3 was never read). A second "
+        f"writer resumed the run in segment 1, its sequence numbers going on from the "
+        f"last record read (its segment record is seq 3), and finished. A torn tail in a "
+        f"segment that is not the last is a note (TruncatedRecord), not a finding: no "
+        f"finding, verify exits 0. The run record of segment 1 follows no finish; the "
+        f"last finish stands: finished."), expected=state13(
+            name="second", config={"a": 1, "b": 2}, summary={"loss": 0.125},
+            metrics={"loss": [0.5, 0.125]}))
+
+
+def torn_endings() -> tuple[dict[str, bytes], dict[str, Any]]:
+    """SPEC.md §3.1 rule 1, §5 rule 2, §5.1: each way a segment can end torn."""
+    zeros = Segment(encode_file_header(1, 3))
+    zeros.frame([segment_record()], 0)
+    zeros.frame([(2, run_body())], 1)
+    zeros.frame([(4, {"key": "loss", "value": 0.5, "time": T0})], 2)
+    zeros_at = len(zeros.data)
+    zeros.data += bytes(64)  # the OS extended the file; its data never arrived
+    garbage = next_segment(1, 3, minor=3)
+    garbage.frame([(2, run_body(resumed=True, pid=2))], 4)
+    garbage.frame([(4, {"key": "loss", "value": 0.25, "time": T0 + 1.0})], 5)
+    garbage_at = len(garbage.data)
+    garbage.data += bytes(range(1, 41)) + b"\xd9FL"  # 40 damaged bytes, a sync begun
+    sync_at = len(garbage.data) - 3
+    short = next_segment(2, 6, minor=3)
+    short.frame([(2, run_body(resumed=True, pid=3))], 7)
+    short.frame([(12, {"exit_code": 0, "time": T0 + 2.0})], 8)
+    short_at = len(short.data)
+    short.data += b"\xd9FLR" + bytes(10)  # a frame header being written
+    creating = Segment(encode_file_header(1, 3)[:10])  # a file header being written
+    return run_dir_case([zeros, garbage, short, creating], minor=3,
+                        section="§3.1 rule 1, §5 rule 2, §5.1",
+                        torn={0: zeros_at, 1: sync_at, 2: short_at, 3: 0}, description=(
+        f"Four segments, each ending torn. Segment 0 ends in 64 zero bytes at {zeros_at} "
+        f"(a file the OS extended, its data never written): torn there. Segment 1 ends in "
+        f"40 damaged bytes at {garbage_at} and then the first 3 bytes of a sync marker: "
+        f"CorruptRecord at {garbage_at}, resynchronised to the partial marker at "
+        f"{sync_at} (skipped {garbage_at}..{sync_at}), which is a torn tail. Segment 2 "
+        f"ends in a sync marker and fewer than 28 bytes at {short_at}: torn. Segment 3 "
+        f"is 10 bytes of a file header: an empty segment being created, torn at 0, no "
+        f"records. Torn tails are notes; the only finding is segment 1's CorruptRecord. "
+        f"The finish of segment 2 stands: finished."), expected=state13(
+            summary={"loss": 0.25}, metrics={"loss": [0.5, 0.25]},
+            findings=[finding("CorruptRecord", garbage_at, segment=1,
+                              skipped=(garbage_at, sync_at))]))
+
+
 CASES_1_2 = {
     "header/bad-crc": bad_file_header,
     "frame/corrupt-payload": corrupt_payload,
@@ -1123,6 +1308,9 @@ CASES_1_2 = {
     "history/histogram-rules": histogram_rules,
     "record/bad-history": bad_history,
     "record/code-unsafe-path": code_unsafe_path,
+    "frame/sequence-overlap": sequence_overlap,
+    "record/table-versions": table_versions,
+    "record/chart-specs": chart_specs,
 }
 
 RUN_CASES = {
@@ -1130,6 +1318,8 @@ RUN_CASES = {
     "run/resume-crashed": resume_crashed,
     "run/no-run-record": no_run_record,
     "run/header-only-segment": header_only_segment,
+    "run/killed-then-resumed": killed_then_resumed,
+    "run/torn-endings": torn_endings,
 }
 
 
@@ -1159,8 +1349,8 @@ def build_run_vectors() -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
 
 
 def vector_files() -> dict[str, bytes]:
-    """Every file of the vector set, by path relative to this directory (SHA256SUMS
-    pins exactly these)."""
+    """Every file of the segment and run vector set, by path relative to this directory
+    (SHA256SUMS pins exactly these)."""
     files: dict[str, bytes] = {}
     for name, (data, facts) in build_vectors().items():
         files[f"{name}.bin"] = data
@@ -1169,6 +1359,22 @@ def vector_files() -> dict[str, bytes]:
         files.update((f"{name}/{path}", content) for path, content in tree.items())
         files[f"{name}.json"] = dump_json(facts).encode()
     return files
+
+
+def bundle_files() -> dict[str, bytes]:
+    """The bundle and receipt vectors of SPEC.md §18.8 (their bytes are assembled by
+    ``generate_bundles.py``, kept apart because its test pins that set on its own) with
+    their ``bundle/SHA256SUMS``: this program writes them too, so that it is the one place
+    that makes vectors."""
+    spec = importlib.util.spec_from_file_location("fl_bundle_vectors",
+                                                  HERE / "generate_bundles.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files: dict[str, bytes] = module.build()
+    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {Path(name).name}\n"
+                   for name, data in files.items())
+    return {**files, "bundle/SHA256SUMS": sums.encode()}
 
 
 def dump_json(obj: dict[str, Any]) -> str:
@@ -1181,7 +1387,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="overwrite existing vectors (never for a released one)")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
-    files = vector_files()
+    files = {**vector_files(), **bundle_files()}
     # A vector already there with the same bytes is left alone; one whose bytes would
     # change is refused: a released vector never changes.
     existing = [args.out / name for name, content in files.items()

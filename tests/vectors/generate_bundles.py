@@ -4,7 +4,8 @@
     python tests/vectors/generate_bundles.py --out DIR  # somewhere else (tests use this)
 
 Kept apart from ``generate.py`` (the segment vectors of §16, whose test pins that set
-exactly). The bytes are assembled here by hand: the segment from the lowest-level encoders
+exactly), which writes these too (``generate.py --out DIR`` writes every vector).
+The bytes are assembled here by hand: the segment from the lowest-level encoders
 fed explicit values (as ``generate.py`` does), the tar archive with :mod:`tarfile`
 directly, the manifest and receipt as literal dicts; nothing of ``flightlog.bundles`` is
 used, so the vectors check the library rather than restate it.
