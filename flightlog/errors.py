@@ -78,6 +78,7 @@ __all__ = [
     "SyncError",
     "TransportError",
     "TruncatedRecord",
+    "UnreadableFile",
     "UnsafeFileName",
     "UnsupportedVersion",
     "WorkspaceConfigError",
@@ -187,6 +188,17 @@ class BadRecord(FormatError):
 class BadAttachedName(BadRecord):
     """A record whose ``sha256`` or ``blobs`` is not 64 lowercase hex digits (SPEC.md
     §10.1): it is never used as a path, and the record is left out of the run's state."""
+
+
+class UnreadableFile(FormatError):
+    """An attached table's or chart's file that a reader cannot use (SPEC.md §10.4):
+    absent or unreadable, or breaking a limit. Reported for that table or chart only; the
+    rest of the run reads. ``reason`` is §10.4's name of the rule broken (``absent``,
+    ``size``, ``rows``, ``values``, ``format``); ``key`` the record's key, ``sha256`` the
+    file's name."""
+
+    reason: str = "format"
+    sha256: str | None = None
 
 
 class TruncatedRecord(FlightlogError):

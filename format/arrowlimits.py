@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
-from flightlog.errors import FormatError
+from flightlog.errors import FormatError, UnreadableFile
 
 _MAGIC: Final = b"ARROW1"
 _CONTINUATION: Final = 0xFFFFFFFF
@@ -71,7 +71,18 @@ class IpcShape:
 
 
 class _Bad(Exception):
-    """Internal: the metadata is not what it should be (turned into FormatError)."""
+    """Internal: the metadata is not what it should be (turned into UnreadableFile).
+    ``reason``: the name of the SPEC.md §10.4 rule broken (``format`` unless a bound)."""
+
+    def __init__(self, message: str, reason: str = "format") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _unreadable(message: str, reason: str, path: str | None = None) -> UnreadableFile:
+    error = UnreadableFile(message, path=path)
+    error.reason = reason
+    return error
 
 
 class _Flatbuffer:
@@ -130,15 +141,17 @@ def check_ipc_file(data: bytes | memoryview, limits: ArrowLimits) -> IpcShape:
     """Check an Arrow IPC file's metadata against ``limits`` without reading its data.
 
     Raises:
-        FormatError: not an Arrow IPC file, metadata version before 1.0.0, big-endian,
-            a compressed batch, a buffer outside its message body, or more rows,
-            bytes or cells than ``limits`` allow. Carries no path: callers add it.
+        UnreadableFile: not an Arrow IPC file, metadata version before 1.0.0, big-endian,
+            a compressed batch, a buffer outside its message body (``reason`` ``format``),
+            or more bytes, rows or cells than ``limits`` allow (``size``, ``rows``,
+            ``values``). Carries no path: callers add it.
     """
     view = memoryview(data).cast("B")
     try:
         return _check(view, limits)
     except _Bad as exc:
-        raise FormatError(f"not an acceptable Arrow IPC file (SPEC.md §10.4): {exc}") from None
+        raise _unreadable(f"not an acceptable Arrow IPC file (SPEC.md §10.4): {exc}",
+                          exc.reason) from None
     finally:
         view.release()
 
@@ -146,7 +159,7 @@ def check_ipc_file(data: bytes | memoryview, limits: ArrowLimits) -> IpcShape:
 def _check(view: memoryview, limits: ArrowLimits) -> IpcShape:
     size = len(view)
     if size > limits.max_bytes:
-        raise _Bad(f"{size} bytes, over the {limits.max_bytes} byte limit")
+        raise _Bad(f"{size} bytes, over the {limits.max_bytes} byte limit", "size")
     if size < 18 or bytes(view[:6]) != _MAGIC or bytes(view[-6:]) != _MAGIC:
         raise _Bad("no ARROW1 magic at both ends (the Arrow IPC file variant)")
     footer_size = struct.unpack_from("<i", view, size - 10)[0]
@@ -178,10 +191,10 @@ def _check(view: memoryview, limits: ArrowLimits) -> IpcShape:
             rows += batch_rows
         cells += batch_cells
         if rows > limits.max_rows:
-            raise _Bad(f"over {limits.max_rows} rows")
+            raise _Bad(f"over {limits.max_rows} rows", "rows")
         if cells > limits.max_cells(size):
             raise _Bad(f"declares over {limits.max_cells(size)} values in {size} bytes "
-                       f"(columns longer than their data)")
+                       f"(columns longer than their data)", "values")
     return IpcShape(rows, cells, size)
 
 
@@ -234,7 +247,8 @@ def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None)
     file's pages, so slicing a page of rows off it reads only that page.
 
     Raises:
-        FormatError: the file fails :func:`check_ipc_file` or pyarrow cannot read it.
+        UnreadableFile: the file fails :func:`check_ipc_file` (its ``reason``) or pyarrow
+            cannot read it (``format``).
     """
     import pyarrow as pa
     import pyarrow.ipc as ipc
@@ -250,9 +264,9 @@ def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None)
         _check_names(table.schema)
         return table
     except FormatError as exc:
-        raise FormatError(exc.message, path=path) from None
+        raise _unreadable(exc.message, getattr(exc, "reason", "format"), path) from None
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise FormatError(f"unreadable Arrow IPC file: {exc}", path=path) from None
+        raise _unreadable(f"unreadable Arrow IPC file: {exc}", "format", path) from None
 
 
 def _map(f: IO[bytes], limits: ArrowLimits, path: str | None) -> Any:
@@ -262,14 +276,14 @@ def _map(f: IO[bytes], limits: ArrowLimits, path: str | None) -> Any:
     except (AttributeError, OSError, io.UnsupportedOperation):
         data = f.read(limits.max_bytes + 1)
         if len(data) > limits.max_bytes:
-            raise FormatError(f"Arrow IPC file over the {limits.max_bytes} byte limit",
-                              path=path) from None
+            raise _unreadable(f"Arrow IPC file over the {limits.max_bytes} byte limit",
+                              "size", path) from None
         return data
     if size == 0:
-        raise FormatError("empty file where an Arrow IPC file should be", path=path)
+        raise _unreadable("empty file where an Arrow IPC file should be", "format", path)
     if size > limits.max_bytes:
-        raise FormatError(f"Arrow IPC file of {size} bytes, over the {limits.max_bytes} "
-                          f"byte limit", path=path)
+        raise _unreadable(f"Arrow IPC file of {size} bytes, over the {limits.max_bytes} "
+                          f"byte limit", "size", path)
     # The mapping outlives this call through the table's buffers (py_buffer keeps it).
     return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
 

@@ -8,13 +8,14 @@ import warnings
 from pathlib import Path
 from typing import IO, Any
 
-from flightlog.errors import FileNotInRun, FormatError, RunNotFound
+from flightlog.errors import FileNotInRun, FormatError, RunNotFound, UnreadableFile
 
 from ._download import download_target, write_verified
 from .codesnapshot import MAX_MANIFEST_BYTES, CodeFile, parse_manifest, restore
 from .execution import ConsoleLine
 from .histograms import HistogramAt, histogram_keys, histograms_of
 from .mediaitem import MediaItem
+from .prunemark import PruneMark
 from .reader import Finding, RunLogReader
 from .rundir import blob_path, dir_size, is_run_dir, writer_alive
 from .segment import segment_path
@@ -74,11 +75,13 @@ class LocalRun:
 
     # ------------------------------------------------------------ identity
 
-    # Without a readable run record, id and project are the directory names (SPEC.md §11.1).
+    # Without a readable run record, id and project are the prune mark's, else the
+    # directory names (SPEC.md §11.1).
 
     @property
     def id(self) -> str:
-        return self.state.id or self.dir.resolve().name
+        mark = self.pruned
+        return self.state.id or (mark.id if mark else self.dir.resolve().name)
 
     @property
     def name(self) -> str:
@@ -86,7 +89,16 @@ class LocalRun:
 
     @property
     def project(self) -> str:
-        return self.state.project or self.dir.resolve().parent.name
+        mark = self.pruned
+        return self.state.project or (mark.project if mark else self.dir.resolve().parent.name)
+
+    @property
+    def pruned(self) -> PruneMark | None:
+        """What ``flightlog prune`` deleted by design (SPEC.md §18.7): segments
+        ``0..pruned.segments-1`` and records ``0..pruned.next_seq-1``; None when the run
+        was never pruned. Not a finding: the state is that of the records kept."""
+        self.refresh()
+        return self._reader.prune
 
     @property
     def created(self) -> float | None:
@@ -175,25 +187,52 @@ class LocalRun:
         return histogram_keys(self.state.chunks)
 
     def get_metrics(self) -> dict[str, Any]:
-        """Azure semantics: name → value, or the list of values if logged more than once."""
-        return self.state.get_metrics(self._open_blob)
+        """Azure semantics: name → value, or the list of values if logged more than once.
+        An unreadable table is left out, with a FlightlogWarning (see :meth:`tables`)."""
+        unreadable: list[UnreadableFile] = []
+        out = self.state.get_metrics(self._open_blob, unreadable)
+        _warn_unreadable(unreadable)
+        return out
 
     def tables(self) -> dict[str, Any]:
         r"""name → ``pyarrow.Table`` (``log_table``, ``log_row`` and logged ``Table``\ s;
-        media cells are structs naming their file, SPEC.md §10.3)."""
-        return self.state.tables(self._open_blob)
+        media cells are structs naming their file, SPEC.md §10.3).
+
+        A table whose attached file is absent or breaks SPEC.md §10.4's limits is left out
+        with a FlightlogWarning naming it, its file and the limit; the other tables are
+        read. :meth:`unreadable` lists them; :meth:`table_page` raises for one."""
+        unreadable: list[UnreadableFile] = []
+        out = self.state.tables(self._open_blob, unreadable)
+        _warn_unreadable(unreadable)
+        return out
 
     def charts(self) -> dict[str, dict[str, Any]]:
         """name → the Vega-Lite spec last logged under it, data inlined (ready for any
-        Vega-Lite renderer: ``altair.Chart.from_dict``, vega-embed, vl-convert)."""
-        return self.state.charts(self._open_blob)
+        Vega-Lite renderer: ``altair.Chart.from_dict``, vega-embed, vl-convert). A chart
+        whose data file is unreadable is left out with a FlightlogWarning, as in
+        :meth:`tables`."""
+        unreadable: list[UnreadableFile] = []
+        out = self.state.charts(self._open_blob, unreadable)
+        _warn_unreadable(unreadable)
+        return out
+
+    def unreadable(self) -> list[tuple[str, UnreadableFile]]:
+        """The tables and charts that cannot be read (SPEC.md §10.4), as (``"table"`` or
+        ``"chart"``, the error): tables in the order of their keys, then charts. Each
+        error names the key (``.key``), the file (``.sha256``, ``.path``) and the rule
+        broken (``.reason``: ``absent``, ``size``, ``rows``, ``values``, ``format``)."""
+        tables: list[UnreadableFile] = []
+        charts: list[UnreadableFile] = []
+        self.state.tables(self._open_blob, tables)
+        self.state.charts(self._open_blob, charts)
+        return [("table", e) for e in tables] + [("chart", e) for e in charts]
 
     def table_page(self, name: str, limit: int | None = None) -> tuple[Any, int] | None:
         """(the first ``limit`` rows of table ``name``, its total rows), or None when the
         run has no such table. Reads no more of the table's files than the page needs.
 
         Raises:
-            FormatError: an attached file breaks SPEC.md §10.4's limits.
+            UnreadableFile: an attached file is absent or breaks SPEC.md §10.4's limits.
         """
         return self.state.table(name, self._open_blob, limit)
 
@@ -202,7 +241,7 @@ class LocalRun:
 
         Raises:
             KeyError: no chart of that name.
-            FormatError: its data file breaks SPEC.md §10.4's limits.
+            UnreadableFile: its data file is absent or breaks SPEC.md §10.4's limits.
         """
         return self.state.chart(name, self._open_blob)
 
@@ -313,6 +352,12 @@ class LocalRun:
 
     def __repr__(self) -> str:
         return f"<flightlog.LocalRun {self.project}/{self.id} {self.name!r}>"
+
+
+def _warn_unreadable(errors: list[UnreadableFile]) -> None:
+    for error in errors:
+        warnings.warn(f"{error} (SPEC.md §10.4 {error.reason}; left out, the rest of the "
+                      f"run reads)", FlightlogWarning, stacklevel=3)
 
 
 def open_run(path: str | os.PathLike[str]) -> LocalRun:

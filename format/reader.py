@@ -17,6 +17,7 @@ from flightlog.errors import CorruptPayload, CorruptRecord, FormatError, Sequenc
 from ._compression import unpack_payload
 from ._framing import Frame, OnCorruption
 from ._msgpack_codec import unpack_records
+from .prunemark import PruneMark, prune_mark_or_none
 from .records import Record
 from .segment import SegmentTail, list_segments
 
@@ -82,6 +83,8 @@ class RunLogReader:
     strict: bool = False
     findings: list[Finding] = field(default_factory=list)
     next_seq: int = 0
+    #: The run's prune mark (SPEC.md §18.7), read until the first record is.
+    prune: PruneMark | None = None
     _tails: dict[int, SegmentTail] = field(default_factory=dict)
 
     def _on_corruption(self, index: int) -> OnCorruption:
@@ -107,6 +110,8 @@ class RunLogReader:
             FormatError: in strict mode, the first corruption.
         """
         out: list[Record] = []
+        if self.next_seq == 0:
+            self.prune = prune_mark_or_none(self.run_dir)
         for index, path in self.segments():
             tail = self._tails.get(index)
             if tail is None:
@@ -125,6 +130,10 @@ class RunLogReader:
                 raise
             self.findings.append(Finding(path, frame.offset, _kind(exc), exc, index))
             return
+        if (self.next_seq == 0 and self.prune is not None
+                and frame.first_seq <= self.prune.next_seq):
+            # SPEC.md §18.7: records before the first one read were pruned, not lost.
+            self.next_seq = frame.first_seq
         if frame.first_seq > self.next_seq:
             self._problem(index, SequenceError(
                 f"sequence gap: expected record {self.next_seq}, frame starts at "

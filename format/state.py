@@ -14,7 +14,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from flightlog.errors import BadAttachedName, BadRecord, FormatError
+from flightlog.errors import BadAttachedName, BadRecord, FormatError, UnreadableFile
 
 from ._columns import Chunk, decode_history
 from .columntype import (
@@ -255,7 +255,8 @@ class RunState:
     def summary(self) -> dict[str, Any]:
         return dict(self.summary_values)
 
-    def get_metrics(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
+    def get_metrics(self, open_blob: OpenBlob | None = None,
+                    unreadable: list[UnreadableFile] | None = None) -> dict[str, Any]:
         """Azure semantics (SPEC.md §11.4): name → value, or the list of values when
         logged more than once; lists as lists; tables as column → values."""
         # Per key, one value per step (the last logged at that step, SPEC.md §9), in step
@@ -281,19 +282,26 @@ class RunState:
             logged.setdefault(key, []).extend(values)
         out = {key: _one_or_list(values) for key, values in logged.items()}
         out.update(self.lists)
-        for key, tbl in self.tables(open_blob).items():
+        for key, tbl in self.tables(open_blob, unreadable).items():
             out[key] = tbl.to_pydict()
         return out
 
-    def tables(self, open_blob: OpenBlob | None = None) -> dict[str, Any]:
+    def tables(self, open_blob: OpenBlob | None = None,
+               unreadable: list[UnreadableFile] | None = None) -> dict[str, Any]:
         """name → ``pyarrow.Table`` of every row logged under that name, in order.
 
-        Raises:
-            FormatError: an attached table file breaks SPEC.md §10.4's limits.
+        A table one of whose attached files is absent or breaks SPEC.md §10.4's limits is
+        left out (never a part of it) and its error appended to ``unreadable``: one bad
+        file costs that table, not the run's other tables (§10.4).
         """
         out = {}
         for key in self.table_parts:
-            found = self.table(key, open_blob)
+            try:
+                found = self.table(key, open_blob)
+            except UnreadableFile as exc:
+                if unreadable is not None:
+                    unreadable.append(exc)
+                continue
             if found is not None:
                 out[key] = found[0]
         return out
@@ -305,7 +313,8 @@ class RunState:
         sliced, never copied whole, so a page of a huge table costs a page.
 
         Raises:
-            FormatError: an attached table file breaks SPEC.md §10.4's limits.
+            UnreadableFile: an attached table file is absent or breaks SPEC.md §10.4's
+                limits (naming the key, the file and the rule).
         """
         from .arrowlimits import TABLE_LIMITS
 
@@ -338,21 +347,26 @@ class RunState:
             pieces = kept
         return _combine_pieces(pieces), total  # SPEC.md §11.5
 
-    def charts(self, open_blob: OpenBlob) -> dict[str, dict[str, Any]]:
+    def charts(self, open_blob: OpenBlob,
+               unreadable: list[UnreadableFile] | None = None) -> dict[str, dict[str, Any]]:
         """name → the last Vega-Lite spec logged under it, its data inlined (SPEC.md
-        §10.2): ready for any Vega-Lite renderer.
-
-        Raises:
-            FormatError: a chart's data file breaks SPEC.md §10.4's limits.
-        """
-        return {key: self.chart(key, open_blob) for key in self.chart_entries}
+        §10.2): ready for any Vega-Lite renderer. A chart whose data file is absent or
+        breaks §10.4's limits is left out, its error appended to ``unreadable``."""
+        out = {}
+        for key in self.chart_entries:
+            try:
+                out[key] = self.chart(key, open_blob)
+            except UnreadableFile as exc:
+                if unreadable is not None:
+                    unreadable.append(exc)
+        return out
 
     def chart(self, key: str, open_blob: OpenBlob) -> dict[str, Any]:
         """The last Vega-Lite spec logged under ``key``, its data inlined.
 
         Raises:
             KeyError: no chart was logged under ``key``.
-            FormatError: its data file breaks SPEC.md §10.4's limits.
+            UnreadableFile: its data file is absent or breaks SPEC.md §10.4's limits.
         """
         from .arrowlimits import CHART_LIMITS
         from .vega import inline_data
@@ -371,23 +385,32 @@ class RunState:
 
 
 def _read_attached(open_blob: OpenBlob, sha256: str, limits: Any, key: str) -> Any:
-    """An attached Arrow IPC file, checked against ``limits`` (``arrowlimits``)."""
+    """An attached Arrow IPC file, checked against ``limits`` (``arrowlimits``).
+
+    Raises:
+        UnreadableFile: naming ``key``, the file and the §10.4 rule (``reason``) broken.
+    """
     from .arrowlimits import read_ipc_file
+
+    def unreadable(message: str, reason: str, path: str | None) -> UnreadableFile:
+        error = UnreadableFile(f"file {sha256} of {key!r}: {message}", path=path, key=key)
+        error.reason, error.sha256 = reason, sha256
+        return error
 
     try:
         f = open_blob(sha256)
     except OSError as exc:  # absent or unreadable: reported in place of it (§10.4)
-        raise FormatError(f"file {sha256} of {key!r} cannot be read: {exc.strerror or exc}",
-                          path=getattr(exc, "filename", None), key=key) from None
+        raise unreadable(f"cannot be read: {exc.strerror or exc}", "absent",
+                         getattr(exc, "filename", None)) from None
     except FormatError as exc:
-        raise FormatError(f"{exc.message} (of {key!r})", path=exc.path, key=key) from None
+        raise unreadable(exc.message, "absent", exc.path) from None
     with f:
         name = getattr(f, "name", None)
         try:
             return read_ipc_file(f, limits, path=name if isinstance(name, str) else None)
         except FormatError as exc:
-            raise FormatError(f"file {sha256} of {key!r}: {exc.message}", path=exc.path,
-                              key=key) from None
+            raise unreadable(exc.message, getattr(exc, "reason", "format"),
+                             exc.path) from None
 
 
 def _rows_table(rows: list[dict[str, Any]]) -> Any:

@@ -11,11 +11,11 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from flightlog.errors import FlightlogError, FormatError
 
 from ._constants import FILE_HEADER_SIZE
+from .prunemark import PruneMark, read_prune_mark
 from .reader import RunLogReader, decode_frame
 from .records import Record, RecordType, attached_blobs
 from .rundir import blob_path, find_run_dirs, is_run_dir, writer_alive
@@ -63,6 +63,7 @@ def verify_run(run_dir: Path) -> Report:
     report = Report(str(run_dir))
     reader = RunLogReader(run_dir)
     state = RunState()
+    mark = _prune_mark(report, run_dir)
     segment_records: dict[int, int] = {}
     try:
         records = reader.poll()
@@ -83,9 +84,10 @@ def verify_run(run_dir: Path) -> Report:
     report.problems.extend(_problem(e) for *_, e in sorted(errors, key=lambda x: x[:3]))
     segments = reader.segments()
     report.segments = len(segments)
-    _check_segment_indexes(report, run_dir, [i for i, _ in segments], segment_records, reader)
+    _check_segment_indexes(report, run_dir, [i for i, _ in segments], segment_records, reader,
+                           mark)
     _check_torn_tails(report, reader, run_dir, segments)
-    _check_files(report, run_dir, records)
+    _check_files(report, run_dir, records, mark)
     report.records = len(records)
     if records:
         # A first record other than 0 is a SequenceError the reader reported.
@@ -94,6 +96,23 @@ def verify_run(run_dir: Path) -> Report:
         report.notes.append(f"UnknownRecordType: {state.unknown_records} records of unknown "
                             f"types (skipped)")
     return report
+
+
+def _prune_mark(report: Report, run_dir: Path) -> PruneMark | None:
+    """The run's prune mark (SPEC.md §18.7), noted; one that breaks the rules is noted as
+    ignored (the run is then read as never pruned)."""
+    try:
+        mark = read_prune_mark(run_dir)
+    except FormatError as exc:
+        report.notes.append(f"{exc.path}: BadPruneMark: {exc.message}; ignored (the run is "
+                            f"read as never pruned)")
+        return None
+    if mark is not None:
+        report.notes.append(f"{run_dir}: Pruned: segments 0..{mark.segments - 1} and "
+                            f"records 0..{mark.next_seq - 1} were deleted by flightlog "
+                            f"prune after a receipt acknowledged them (by design; not "
+                            f"corruption)")
+    return mark
 
 
 def _check_segment_record(report: Report, run_dir: Path, index: int, body: dict[str, object],
@@ -110,8 +129,12 @@ def _check_segment_record(report: Report, run_dir: Path, index: int, body: dict[
 
 
 def _check_segment_indexes(report: Report, run_dir: Path, indexes: list[int],
-                           segment_records: dict[int, int], reader: RunLogReader) -> None:
-    for expected, index in enumerate(indexes):
+                           segment_records: dict[int, int], reader: RunLogReader,
+                           mark: PruneMark | None) -> None:
+    # Segments a prune mark lists are absent by design (SPEC.md §18.7); those after it
+    # must all be there. (A prune killed between deletions leaves some listed ones.)
+    first = min(indexes[0], mark.segments) if mark is not None and indexes else 0
+    for expected, index in enumerate(indexes, first):
         if index != expected:
             report.problems.append(_run_problem(run_dir / "log", "MissingSegment",
                                                 f"segment {expected} is missing"))
@@ -153,7 +176,12 @@ def _check_torn_tails(report: Report, reader: RunLogReader, run_dir: Path,
                                 f"writer that stopped mid-frame (not corruption)")
 
 
-def _check_files(report: Report, run_dir: Path, records: list[Record]) -> None:
+def _check_files(report: Report, run_dir: Path, records: list[Record],
+                 mark: PruneMark | None) -> None:
+    # A file named only by records of segments a prune mark lists may have been pruned
+    # with them (SPEC.md §18.7: a prune killed before it deleted those segments).
+    kept = {sha for r in records if mark is None or r.segment >= mark.segments
+            for sha in attached_blobs(r.body)}
     seen: set[str] = set()
     for record in records:
         body = record.body
@@ -162,15 +190,21 @@ def _check_files(report: Report, run_dir: Path, records: list[Record]) -> None:
                 continue
             seen.add(sha)
             report.files += 1
-            _check_file(report, run_dir, body, sha)
+            _check_file(report, run_dir, record, sha, pruned=sha not in kept)
 
 
-def _check_file(report: Report, run_dir: Path, body: dict[str, Any], sha: str) -> None:
+def _check_file(report: Report, run_dir: Path, record: Record, sha: str, *,
+                pruned: bool) -> None:
+    body = record.body
     path = blob_path(run_dir, sha)  # a valid name: attached_blobs left out bad ones
     what = body.get("name") or body.get("key")
     try:
         digest = _sha256(path)
     except (FileNotFoundError, IsADirectoryError):
+        if pruned:
+            report.notes.append(f"{path}: Pruned: attached file {what!r}, named only by "
+                                f"records of pruned segments, was pruned with them")
+            return
         report.problems.append(_run_problem(path, "MissingFile",
                                             f"attached file {what!r} is missing"))
         return
@@ -183,6 +217,28 @@ def _check_file(report: Report, run_dir: Path, body: dict[str, Any], sha: str) -
                                             f"attached file {what!r} has "
                                             f"{path.stat().st_size} bytes, the record says "
                                             f"{body['size']}"))
+    elif record.type in (RecordType.TABLE, RecordType.CHART) and body.get("sha256") == sha:
+        _check_arrow_file(report, path, record)
+
+
+def _check_arrow_file(report: Report, path: Path, record: Record) -> None:
+    """A table's or chart's Arrow IPC file against SPEC.md §10.4: an ``UnreadableFile``
+    note (§5.2: the records are intact and readers read the rest of the run, so it is not
+    corruption of the run; the 1.1 vector record/chart-media, whose files are
+    placeholders, verifies)."""
+    from .arrowlimits import CHART_LIMITS, TABLE_LIMITS, read_ipc_file
+
+    limits = TABLE_LIMITS if record.type == RecordType.TABLE else CHART_LIMITS
+    what = "table" if record.type == RecordType.TABLE else "chart"
+    try:
+        with open(path, "rb") as f:
+            read_ipc_file(f, limits, path=str(path))
+    except FormatError as exc:
+        reason = getattr(exc, "reason", "format")
+        report.notes.append(_run_problem(path, "UnreadableFile",
+                                         f"{what} {record.body.get('key')!r} cannot be "
+                                         f"read ({reason}): {exc.message}; readers leave "
+                                         f"it out and read the rest of the run"))
 
 
 def _sha256(path: Path) -> str:

@@ -1,10 +1,11 @@
 """SPEC.md followed to the letter, in plain Python: a second reader of run directories
 written from the text alone, to check ``open_run`` against on the vectors and on real
 runs. It imports nothing of flightlog: its CRC-32C, frame rules (§3-§5), msgpack subset
-(§7), history chunks (§9), bad records (§8, §10.1), derived state (§11) and the records
-of §19 are all here. Libraries stand in only for what the text names as another
-standard: ``zstandard`` for RFC 8878 frames (§6) and ``pyarrow`` for Arrow IPC files
-(§10.3; the limits of §10.4 are not checked here).
+(§7), history chunks (§9), bad records (§8, §10.1), derived state (§11), the records
+of §19 and the prune mark (§18.7) are all here. Libraries stand in only for what the
+text names as another standard: ``zstandard`` for RFC 8878 frames (§6) and ``pyarrow``
+for Arrow IPC files (§10.3; the limits of §10.4 are checked here, from the file's footer
+and message headers, before pyarrow reads a buffer).
 
 :func:`derive` returns the state in the form of a vector's ``state`` (SPEC.md §16,
 tests/vectors/README.md), plus ``records`` (seq, type, segment, offset) and ``torn``.
@@ -547,11 +548,132 @@ def _arrow_name(t: Any) -> str:
     return names.get(t, str(t))
 
 
-def _read_ipc(run_dir: Path, sha: str) -> Any:
+class Unreadable(Exception):
+    """§10.4: an attached Arrow file a reader refuses; ``args[0]`` is the rule's reason."""
+
+
+#: §10.4: (rows, bytes, fixed values allowance, values per file byte) of each kind.
+LIMITS = {"table": (10_000_000, 2 << 30, 1_000_000, 8), "chart": (1_000_000, 64 << 20,
+                                                                  1_000_000, 0)}
+
+
+class _Flat:
+    """A flatbuffer (the Arrow file's footer or a message header), every read checked."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def num(self, fmt: str, pos: int) -> int:
+        if pos < 0 or pos + struct.calcsize(fmt) > len(self.data):
+            raise Unreadable("format")
+        return int(struct.unpack_from("<" + fmt, self.data, pos)[0])
+
+    def slot(self, table: int, field_id: int) -> int | None:
+        vtable = table - self.num("i", table)
+        if 4 + 2 * field_id >= self.num("H", vtable):
+            return None
+        offset = self.num("H", vtable + 4 + 2 * field_id)
+        return table + offset if offset else None
+
+    def scalar(self, table: int, field_id: int, fmt: str) -> int:
+        pos = self.slot(table, field_id)
+        return 0 if pos is None else self.num(fmt, pos)
+
+    def sub(self, table: int, field_id: int) -> int | None:
+        pos = self.slot(table, field_id)
+        return None if pos is None else pos + self.num("I", pos)
+
+    def structs(self, table: int, field_id: int, size: int) -> list[int]:
+        start = self.sub(table, field_id)
+        if start is None:
+            return []
+        count = self.num("I", start)
+        if start + 4 + count * size > len(self.data):
+            raise Unreadable("format")
+        return [start + 4 + i * size for i in range(count)]
+
+
+def _check_arrow(data: bytes, kind: str) -> None:
+    """§10.4 from the metadata alone (the footer, each message header), before pyarrow
+    reads any buffer. Raises Unreadable with the reason of the rule broken."""
+    max_rows, max_bytes, free, per_byte = LIMITS[kind]
+    size = len(data)
+    if size > max_bytes:
+        raise Unreadable("size")
+    if size < 18 or data[:6] != b"ARROW1" or data[-6:] != b"ARROW1":
+        raise Unreadable("format")
+    footer_len = struct.unpack_from("<i", data, size - 10)[0]
+    if footer_len <= 0 or size - 10 - footer_len < 8:
+        raise Unreadable("format")
+    footer_at = size - 10 - footer_len
+    footer = _Flat(data[footer_at:size - 10])
+    root = footer.num("I", 0)
+    schema = footer.sub(root, 1)
+    if footer.scalar(root, 0, "h") < 4 or schema is None or footer.scalar(schema, 0, "h"):
+        raise Unreadable("format")  # before metadata V5 (Arrow 1.0.0), no schema, big-endian
+    rows = values = 0
+    for header_type, blocks in ((2, footer.structs(root, 2, 24)),
+                                (3, footer.structs(root, 3, 24))):
+        for block in blocks:
+            offset, meta_len, body_len = (footer.num("q", block), footer.num("i", block + 8),
+                                          footer.num("q", block + 16))
+            if offset < 8 or meta_len < 8 or body_len < 0 or (
+                    offset + meta_len + body_len > footer_at):
+                raise Unreadable("format")
+            meta = data[offset:offset + meta_len]
+            start = 8 if meta[:4] == b"\xff\xff\xff\xff" else 4
+            length = struct.unpack_from("<i", meta, start - 4)[0]
+            if length <= 0 or start + length > len(meta):
+                raise Unreadable("format")
+            msg = _Flat(meta[start:start + length])
+            top = msg.num("I", 0)
+            header = msg.sub(top, 2)
+            if (msg.scalar(top, 1, "B") != header_type or msg.scalar(top, 3, "q") != body_len
+                    or header is None):
+                raise Unreadable("format")
+            batch = header if header_type == 3 else msg.sub(header, 1)
+            if batch is None or msg.slot(batch, 3) is not None:  # compression: refused
+                raise Unreadable("format")
+            if header_type == 3:
+                rows += msg.scalar(batch, 0, "q")
+            for node in msg.structs(batch, 1, 16):
+                length, nulls = msg.num("q", node), msg.num("q", node + 8)
+                if length < 0 or not 0 <= nulls <= length:
+                    raise Unreadable("format")
+                values += length
+            for buf in msg.structs(batch, 2, 16):
+                at, n = msg.num("q", buf), msg.num("q", buf + 8)
+                if at < 0 or n < 0 or at + n > body_len:
+                    raise Unreadable("format")
+    if rows > max_rows:
+        raise Unreadable("rows")
+    if values > free + per_byte * size:
+        raise Unreadable("values")
+
+
+def _read_ipc(run_dir: Path, sha: str, kind: str) -> Any:
+    """The attached Arrow file's table, or Unreadable (§10.4)."""
     import pyarrow as pa
 
     path = run_dir / "files" / "sha256" / sha[:2] / sha[2:]
-    return pa.ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise Unreadable("absent") from None
+    _check_arrow(data, kind)
+    try:
+        table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+        table.validate(full=True)
+        pending = [(f, 1) for f in table.schema]
+        while pending:  # names are UTF-8, types nest at most 32 deep
+            f, depth = pending.pop()
+            if depth > 32 or not isinstance(f.name, str):
+                raise Unreadable("format")
+            pending.extend((f.type.field(i), depth + 1)
+                           for i in range(getattr(f.type, "num_fields", 0)))
+    except (pa.ArrowException, ValueError):
+        raise Unreadable("format") from None
+    return table
 
 
 def _piece_of_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -673,6 +795,23 @@ def _writer_alive(run_dir: Path) -> bool:
     return False
 
 
+def prune_mark(run_dir: Path) -> dict[str, Any] | None:
+    """§18.7: pruned.json, when it is a JSON object (at most 1 MiB) whose project and id
+    are names of §2 and whose segments and next_seq are integers >= 1; else none."""
+    try:
+        data = (run_dir / "pruned.json").read_bytes()
+        doc = json.loads(data.decode("utf-8")) if len(data) <= 1 << 20 else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    names = all(type(doc.get(k)) is str
+                and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", doc[k]) is not None
+                for k in ("project", "id"))
+    counts = all(type(doc.get(k)) is int and doc[k] >= 1 for k in ("segments", "next_seq"))
+    return doc if names and counts else None
+
+
 def read_records(run_dir: Path) -> tuple[list[tuple[int, int, int, int, dict[str, Any]]],
                                          list[dict[str, Any]], dict[int, int]]:
     """Every record of the run in sequence order, each once: (seq, type, segment, frame
@@ -683,12 +822,15 @@ def read_records(run_dir: Path) -> tuple[list[tuple[int, int, int, int, dict[str
     findings: list[dict[str, Any]] = []
     torn: dict[int, int] = {}
     highest = -1
+    mark = prune_mark(run_dir)
     for index, path in segments:
         frames, found, torn_at = read_segment(path.read_bytes(), index)
         if torn_at is not None:
             torn[index] = torn_at
         by_offset: list[dict[str, Any]] = list(found)
         for offset, first_seq, records in frames:
+            if highest == -1 and mark is not None and first_seq <= mark["next_seq"]:
+                highest = first_seq - 1  # §18.7: the records before it were pruned
             if first_seq != highest + 1:  # §4.2
                 by_offset.append(_finding("SequenceError", index, offset))
             for i, (rtype, body) in enumerate(records):
@@ -821,17 +963,26 @@ def derive(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
     out_metrics.update(lists)
     # §11.5 tables: runs of consecutive row records, and Arrow files, as pieces.
     tables: dict[str, list[dict[str, Any]]] = {}
+    unreadable: list[dict[str, Any]] = []  # §10.4: in place of that table or chart
     for key, parts in table_parts.items() if attached else ():
         pieces: list[list[dict[str, Any]]] = []
         pending: list[dict[str, Any]] = []
-        for what, value in parts:
-            if what == "row":
-                pending.append(value)
-                continue
-            if pending:
-                pieces.append(_piece_of_rows(pending))
-                pending = []
-            pieces.append(_piece_of_arrow(_read_ipc(run_dir, value)))
+        try:
+            for what, value in parts:
+                if what == "row":
+                    pending.append(value)
+                    continue
+                if pending:
+                    pieces.append(_piece_of_rows(pending))
+                    pending = []
+                try:
+                    pieces.append(_piece_of_arrow(_read_ipc(run_dir, value, "table")))
+                except Unreadable as exc:
+                    unreadable.append({"record": "table", "key": key, "sha256": value,
+                                       "reason": exc.args[0]})
+                    raise
+        except Unreadable:
+            continue  # the whole table, never a part of it
         if pending:
             pieces.append(_piece_of_rows(pending))
         if pieces:
@@ -839,7 +990,12 @@ def derive(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
             out_metrics[key] = {c["name"]: c["values"] for c in tables[key]}
     inlined = {}
     for key, body in charts.items() if attached else ():
-        table = _read_ipc(run_dir, body["sha256"])
+        try:
+            table = _read_ipc(run_dir, body["sha256"], "chart")
+        except Unreadable as exc:
+            unreadable.append({"record": "chart", "key": key, "sha256": body["sha256"],
+                               "reason": exc.args[0]})
+            continue
         inlined[key] = _inline(json.loads(body["spec"]), _json_safe(table.to_pylist()))
     # §19.2: the system table.
     names: dict[str, None] = {}
@@ -863,7 +1019,10 @@ def derive(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
             else:
                 found.append(parsed)
         histograms[key] = {"histograms": found, "left_out": left_out}
-    if ident["id"] is None:  # §11.1: no readable run record
+    mark = prune_mark(run_dir)
+    if ident["id"] is None and mark is not None:  # §11.1: no readable run record
+        ident.update(id=mark["id"], project=mark["project"])
+    elif ident["id"] is None:
         ident.update(id=run_dir.name, project=run_dir.parent.name)
     if ident["name"] is None:
         ident["name"] = ident["id"]
@@ -880,6 +1039,9 @@ def derive(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
         "metrics": out_metrics, "tables": tables, "charts": inlined, "media": media,
         "files": files, "dropped": dropped,
         "findings": sorted(findings, key=lambda f: (f["segment"], f["offset"])),
+        "unreadable": unreadable,
+        "pruned": None if mark is None else {"segments": mark["segments"],
+                                             "next_seq": mark["next_seq"]},
         "console": sorted(console, key=lambda ln: ln["time"]), "system": system_table,
         "environment": environment,
         "code": None if code is None else {"sha256": code["sha256"],

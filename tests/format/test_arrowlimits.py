@@ -22,6 +22,7 @@ from flightlog.format.vega import MAX_SPEC_DEPTH
 from hostile import GOOD_SPEC, compressed_table, deep_spec, hostile_run, ipc_file, null_rows
 
 import flightlog
+import flightlog.errors
 
 
 def _rss_mib() -> float:
@@ -42,9 +43,13 @@ def test_a_compressed_table_is_refused_without_being_expanded(tmp_path: Path) ->
                                                     "fine": good})
     before = _peak_rss_mib()
     run = flightlog.open_run(run_dir)
-    with pytest.raises(flightlog.FormatError) as caught:
-        run.tables()
-    assert caught.value.key == "bomb" and "compressed" in str(caught.value)
+    # SPEC.md §10.4: the bad file costs its own table, named with file and rule; the
+    # other table reads.
+    with pytest.warns(flightlog.FlightlogWarning, match="'bomb'.*compressed"):
+        assert list(run.tables()) == ["fine"]
+    [(what, error)] = run.unreadable()
+    assert (what, error.key, error.reason) == ("table", "bomb", "format")
+    assert error.sha256 is not None and error.sha256 in str(error)
     assert run.table_page("fine") is not None and run.table_page("fine")[1] == 3
     with pytest.raises(flightlog.FormatError):
         run.table_page("bomb", 5)
@@ -59,11 +64,13 @@ def test_columns_longer_than_their_bytes_are_refused(tmp_path: Path) -> None:
                           charts={"c": (nulls, GOOD_SPEC),
                                   "ok": (ipc_file(pa.table({"x": [1.0, 2.0]})), GOOD_SPEC)})
     run = flightlog.open_run(run_dir)
-    with pytest.raises(flightlog.FormatError, match="values in 394 bytes"):
-        run.tables()
-    with pytest.raises(flightlog.FormatError, match="rows") as caught:
+    with pytest.warns(flightlog.FlightlogWarning, match="values in 394 bytes"):
+        assert run.tables() == {}
+    with pytest.raises(flightlog.errors.UnreadableFile, match="rows") as caught:
         run.chart("c")
-    assert caught.value.key == "c"
+    assert caught.value.key == "c" and caught.value.reason == "rows"
+    assert [(w, e.key, e.reason) for w, e in run.unreadable()] == [
+        ("table", "t", "values"), ("chart", "c", "rows")]
     assert run.chart("ok")["data"] == {"values": [{"x": 1.0}, {"x": 2.0}]}
     # The same bounds at the writer: it refuses what readers would.
     with flightlog.init(project="p", id="w", dir=tmp_path) as writer, pytest.raises(

@@ -611,9 +611,12 @@ def test_an_absent_attached_file_is_a_format_error_naming_it(tmp_path: Path) -> 
     for blob in (Path(run.dir) / "files").rglob("*"):
         if blob.is_file():
             blob.unlink()
+    with pytest.warns(flightlog.FlightlogWarning, match="'t'"):
+        assert read.tables() == {}  # reported in place of the table (§10.4)
     with pytest.raises(FormatError, match="'t'") as info:
-        read.tables()
+        read.table_page("t")
     assert info.value.key == "t" and info.value.path is not None
+    assert [(w, e.key, e.reason) for w, e in read.unreadable()] == [("table", "t", "absent")]
     with pytest.raises(FormatError, match=sha) as info:
         read.download_file("notes.txt", tmp_path / "out.txt")
     assert not (tmp_path / "out.txt").exists()

@@ -20,7 +20,7 @@ import literal_reader
 import pytest
 from flightlog.format.reader import RunLogReader, iter_records
 from flightlog.format.segment import list_segments
-from vector_state import EXECUTION_FIELDS, derived_state
+from vector_state import EXECUTION_FIELDS, LATER_FIELDS, derived_state
 from waiting import wait_until
 
 import flightlog
@@ -344,19 +344,29 @@ def test_literal_reader_reads_every_vector_as_its_json_says(tmp_path: Path,
         with pytest.raises(flightlog.errors.UnsupportedVersion):
             flightlog.open_run(run)
         return
-    placeholders = name == "record/chart-media"
-    if placeholders:
-        # Its attached files are placeholders, not Arrow IPC (SPEC.md §16): flightlog
-        # refuses its tables and charts by an error naming the key and the file, whether
-        # the files are there or not; the literal reader leaves them unread.
+    if name == "record/chart-media":
+        # Its attached files are placeholders, not Arrow IPC (SPEC.md §16): both readers
+        # report its table and chart unreadable (§10.4), each by key, file and reason,
+        # and read the rest of the run; with the files gone, as absent.
         for remove in (False, True):
+            removed = run.parent / "without-files" / run.name
             if remove:
-                shutil.rmtree(run / "files")
-            for read in (lambda r: r.tables(), lambda r: r.charts()):
-                with pytest.raises(flightlog.errors.FormatError) as info:
-                    read(flightlog.open_run(run))
-                assert info.value.key in ("predictions", "curve")
-    got = literal_reader.derive(run, attached=not placeholders)
+                shutil.copytree(run, removed)
+                shutil.rmtree(removed / "files")
+            target = removed if remove else run
+            opened = flightlog.open_run(target)
+            with pytest.warns(flightlog.FlightlogWarning, match="predictions"):
+                assert opened.tables() == {}
+            with pytest.warns(flightlog.FlightlogWarning, match="curve"):
+                assert opened.charts() == {}
+            reason = "absent" if remove else "format"
+            assert [(what, e.key, e.reason) for what, e in opened.unreadable()] == [
+                ("table", "predictions", reason), ("chart", "curve", reason)]
+            assert all(e.sha256 and e.sha256 in str(e) for _, e in opened.unreadable())
+            assert [(u["record"], u["key"], u["reason"]) for u in
+                    literal_reader.derive(target)["unreadable"]] == [
+                ("table", "predictions", reason), ("chart", "curve", reason)]
+    got = literal_reader.derive(run)
     segments = facts.get("segments") or [dict(facts, index=0)]
     # Frames (§3-§7): every record with its seq, type and frame offset; torn tails.
     assert [list(r) for r in got["records"]] == [
@@ -374,7 +384,7 @@ def test_literal_reader_reads_every_vector_as_its_json_says(tmp_path: Path,
         literal = literal_state(run)
         want = facts["state"]
         for key in set(literal) - set(want):
-            assert key in EXECUTION_FIELDS
+            assert key in EXECUTION_FIELDS or (key in LATER_FIELDS and not literal[key])
         for key, value in want.items():
             assert literal[key] == value, key
         assert list(literal["summary"]) == list(want["summary"])
@@ -383,5 +393,57 @@ def test_literal_reader_reads_every_vector_as_its_json_says(tmp_path: Path,
 @pytest.mark.parametrize("name", [n for n in _vector_names() if n != "header/future-major"])
 def test_literal_reader_agrees_with_open_run_on_every_vector(tmp_path: Path,
                                                               name: str) -> None:
-    # record/chart-media's attached files are placeholders: its tables and charts unread.
-    assert_literal_agrees(_vector_run(tmp_path, name), attached=name != "record/chart-media")
+    # record/chart-media's attached files are placeholders: both report them unreadable.
+    assert_literal_agrees(_vector_run(tmp_path, name))
+
+
+def test_a_run_pruned_by_flightlog_prune(root: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # SPEC.md §18.7: bundled, imported (a receipt), pruned by the real commands; both
+    # readers read what is left as pruned, not damaged, and agree on all of it.
+    import random
+
+    from flightlog.cli import main
+
+    rng = random.Random(7)
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights" * 500)
+    run = flightlog.init(project=PROJECT, id="pruned", dir=root, flush_interval=3600,
+                         segment_bytes=4096, system_metrics=False, quiet=True)
+    run.upload_file("model.bin", model)  # named only by records of the first segment
+    run.log_table("early", {"x": [1, 2]})
+    run_dir = Path(run.dir)
+
+    def logged() -> int:
+        return sum(p.stat().st_size for _, p in list_segments(run_dir))
+
+    for _ in range(5):  # random floats do not compress: a 4 KiB segment per write or so
+        for _ in range(150):
+            run.log({"a": rng.random(), "b": rng.random(), "c": rng.random()})
+        before = logged()
+        run.flush()  # a segment is cut only between writes: one write per batch
+        wait_until(lambda before=before: logged() > before, 30, "the batch written")
+    run.log_table("late", {"y": [3.5]})
+    run.finish()
+    assert len(list_segments(run_dir)) >= 3
+    disk, back, state = tmp_path / "disk", tmp_path / "back", tmp_path / "ledgers"
+    assert main(["bundle", str(root), "-o", str(disk), "--dest", "site", "--state",
+                 str(state)]) == 0
+    (bundle,) = disk.glob("*.flbundle")
+    assert main(["import", str(bundle), "--data", str(tmp_path / "data"), "-o",
+                 str(back)]) == 0
+    (receipt,) = back.glob("*.json")
+    assert main(["prune", str(root), "--acked-by", str(receipt)]) == 0
+    capsys.readouterr()
+    assert (run_dir / "pruned.json").is_file()
+    assert not (run_dir / "log" / "00000000.flseg").exists()
+    ours = assert_literal_agrees(run_dir)
+    mark = json.loads((run_dir / "pruned.json").read_text())
+    assert ours["findings"] == [] and ours["unreadable"] == []
+    assert ours["pruned"] == {"segments": mark["segments"], "next_seq": mark["next_seq"]}
+    assert ours["status"] == "finished" and list(ours["tables"]) == ["late"]
+    assert (ours["id"], ours["project"]) == ("pruned", PROJECT)  # from the mark
+    assert main(["verify", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"Pruned: segments 0..{mark['segments'] - 1}" in out
+    assert "MissingSegment" not in out and "SequenceError" not in out

@@ -21,7 +21,7 @@ from flightlog.format._msgpack_codec import pack_record
 from flightlog.format.reader import RunLogReader, decode_frame
 from flightlog.format.segment import SegmentTail
 from flightlog.format.state import RunState
-from vector_state import EXECUTION_FIELDS, derived_state, finding_form, jsonable
+from vector_state import EXECUTION_FIELDS, LATER_FIELDS, derived_state, finding_form, jsonable
 
 import flightlog.errors
 from flightlog.cli import main
@@ -41,13 +41,15 @@ CASES_1_2 = ["header/bad-crc", "frame/corrupt-payload", "frame/resync-skipped",
 # Format 1.3: the records of SPEC.md §19; their "state" also has the §19 fields.
 CASES_1_3 = ["record/what-ran", "history/histogram-rules", "record/bad-history",
              "record/code-unsafe-path", "frame/sequence-overlap", "record/table-versions",
-             "record/chart-specs"]
+             "record/chart-specs", "record/table-limits"]
 SPEC_CASES = FROZEN_CASES + CASES_1_2 + CASES_1_3
 # Format 1.2: whole run directories, run/<case>/ beside run/<case>.json.
 RUN_CASES = ["run/resume-config", "run/resume-crashed", "run/no-run-record",
-             "run/header-only-segment", "run/killed-then-resumed", "run/torn-endings"]
+             "run/header-only-segment", "run/killed-then-resumed", "run/torn-endings",
+             "run/pruned", "run/pruned-interrupted"]
 # Format 1.3 run directories: their "state" also has the §19 fields.
-RUN_CASES_1_3 = ["run/killed-then-resumed", "run/torn-endings"]
+RUN_CASES_1_3 = ["run/killed-then-resumed", "run/torn-endings", "run/pruned",
+                 "run/pruned-interrupted"]
 STATE_CASES = CASES_1_2 + CASES_1_3 + RUN_CASES
 RECORD_KINDS = ("BadRecord", "BadAttachedName")  # found deriving the state, not reading
 
@@ -504,6 +506,9 @@ def test_open_run_derives_the_vector_state(tmp_path: Path, name: str) -> None:
     got = derived_state(_state_run(tmp_path, name))
     if name not in CASES_1_3 + RUN_CASES_1_3:  # before 1.3 no vector states §19's fields
         got = {k: v for k, v in got.items() if k not in EXECUTION_FIELDS}
+    for key in LATER_FIELDS:  # stated only by the vectors that came with them
+        if key not in want:
+            assert not got.pop(key), key
     assert sorted(got) == sorted(want)
     for key, value in want.items():
         assert got[key] == value, key

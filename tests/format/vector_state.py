@@ -20,6 +20,9 @@ from flightlog.errors import FormatError
 #: The state fields of SPEC.md §19 (what the run ran) and §9.1 (histograms), stated by
 #: the vectors of 1.3.
 EXECUTION_FIELDS = ("console", "system", "environment", "code", "signal", "histograms")
+#: The state fields of unreadable tables and charts (SPEC.md §10.4) and of a prune mark
+#: (§18.7), stated by the vectors that came with them (record/table-limits, run/pruned*).
+LATER_FIELDS = ("unreadable", "pruned")
 
 
 def jsonable(value: Any) -> Any:
@@ -74,6 +77,11 @@ def derived_state(run_dir: Path, *, attached: bool = True) -> dict[str, Any]:
             "files": {n: {"sha256": e.sha256, "size": e.size, "time": e.time}
                       for n, e in run.state.files.items()},
             "dropped": run.dropped, "findings": [finding_form(f) for f in run.findings],
+            "unreadable": [{"record": what, "key": e.key, "sha256": e.sha256,
+                            "reason": e.reason} for what, e in run.unreadable()]
+            if attached else [],
+            "pruned": None if run.pruned is None else {"segments": run.pruned.segments,
+                                                       "next_seq": run.pruned.next_seq},
             **execution_state(run)})
 
 

@@ -1113,15 +1113,103 @@ def chart_specs() -> tuple[bytes, dict[str, Any]]:
             findings=[finding("BadRecord", at, seq=2 + i) for i in range(len(bad))]))
 
 
+def state14(**given: Any) -> dict[str, Any]:
+    """An expected state of the vectors that state unreadable tables and charts
+    (SPEC.md §10.4) and a prune mark (§18.7): the 1.3 fields and those two."""
+    return state13(**{"unreadable": [], "pruned": None, **given})
+
+
+def unreadable(record: str, key: str, sha: str, reason: str) -> dict[str, Any]:
+    return {"record": record, "key": key, "sha256": sha, "reason": reason}
+
+
+def table_limits() -> tuple[bytes, dict[str, Any]]:
+    """SPEC.md §10.4: each attached file that breaks a limit costs its table or chart
+    only, named with its file and the rule; the run's other tables and charts read."""
+    import pyarrow as pa
+
+    def rows_only(n: int) -> bytes:  # a batch of n rows and no column: no values at all
+        return _arrow_ipc(pa.Table.from_batches(
+            [pa.RecordBatch.from_struct_array(pa.nulls(n, pa.struct([])))]))
+
+    good = _arrow_ipc(pa.table({"a": pa.array([1, 2], pa.int64())}))
+    too_many_rows = rows_only(10_000_001)
+    nulls = _arrow_ipc(pa.table({"n": pa.nulls(2_000_000)}))  # 2e6 values in a few bytes
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, pa.schema([("a", pa.int64())]),
+                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(pa.table({"a": pa.array([1, 2], pa.int64())}))
+    compressed = bytes(sink.getvalue().to_pybytes())
+    not_arrow = b"a,b\n1,2\n"  # CSV where an Arrow IPC file should be
+    absent_sha = hashlib.sha256(b"never attached").hexdigest()
+    chart_rows = rows_only(1_000_001)
+    chart_ok = _arrow_ipc(pa.table({"x": pa.array([0.0, 1.0])}))
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in (
+        ("good", good), ("rows", too_many_rows), ("values", nulls),
+        ("compressed", compressed), ("not-arrow", not_arrow), ("chart-rows", chart_rows),
+        ("chart-ok", chart_ok))}
+    spec = '{"mark": "line", "data": {"name": "table"}}'
+    seg = Segment(encode_file_header(1, 3))
+    seg.frame([segment_record()], 0)
+    seg.frame([(2, run_body())], 1)
+    seg.frame([
+        (7, {"key": "good", "sha256": sha["good"], "rows": 2, "time": T0}),
+        (7, {"key": "rows", "sha256": sha["rows"], "rows": 10_000_001, "time": T0}),
+        (7, {"key": "values", "sha256": sha["values"], "rows": 2_000_000, "time": T0}),
+        (7, {"key": "compressed", "sha256": sha["compressed"], "rows": 2, "time": T0}),
+        (6, {"key": "mixed", "row": {"a": 1}, "time": T0}),
+        (7, {"key": "mixed", "sha256": sha["not-arrow"], "rows": 1, "time": T0}),
+        (7, {"key": "absent", "sha256": absent_sha, "rows": 1, "time": T0}),
+        (14, {"key": "big", "sha256": sha["chart-rows"], "rows": 1_000_001, "spec": spec,
+              "kind": "custom", "time": T0}),
+        (14, {"key": "fine", "sha256": sha["chart-ok"], "rows": 2, "spec": spec,
+              "kind": "custom", "time": T0}),
+    ], 2)
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], 11)
+    return case12(seg, section="§10.4", version=[1, 3], fmt=SEGMENT_1_3, verify_exit=1,
+                  description=(
+        "Seven tables and two charts whose attached files (in 'attached', but for one) "
+        "are read under §10.4's limits. 'good' (a: 1, 2) reads. Each other file breaks one "
+        "rule, and costs only its own table or chart, reported in 'unreadable' with the "
+        "record kind, key, file and the rule's reason: 'rows' has 10,000,001 rows and no "
+        "column (rows); 'values' a null column of 2,000,000 rows in a few hundred bytes "
+        "(values: over 1,000,000 + 8 x its size); 'compressed' lz4 body compression "
+        "(format); 'mixed' a row record and then a CSV file, not Arrow IPC (format: the "
+        "whole table, its readable row piece too); 'absent' names a file the run does not "
+        "have (absent); chart 'big' 1,000,001 rows and no column (rows, over a chart's "
+        "bound). Chart 'fine' reads. Not findings of reading: findings are empty; verify "
+        "exits 1 for the MissingFile of 'absent' and notes the others as UnreadableFile."),
+        attached={k: v for k, v in (("good", good), ("rows", too_many_rows),
+                                    ("values", nulls), ("compressed", compressed),
+                                    ("not-arrow", not_arrow), ("chart-rows", chart_rows),
+                                    ("chart-ok", chart_ok))},
+        expected=state14(
+            tables={"good": [col("a", "int64", [1, 2])]},
+            metrics={"good": {"a": [1, 2]}},
+            charts={"fine": {"mark": "line", "data": {"values": [{"x": 0.0}, {"x": 1.0}]}}},
+            unreadable=[unreadable("table", "rows", sha["rows"], "rows"),
+                        unreadable("table", "values", sha["values"], "values"),
+                        unreadable("table", "compressed", sha["compressed"], "format"),
+                        unreadable("table", "mixed", sha["not-arrow"], "format"),
+                        unreadable("table", "absent", absent_sha, "absent"),
+                        unreadable("chart", "big", sha["chart-rows"], "rows")]))
+
+
 # -- run directories: several segments, names taken from the directory
 
 
 def run_dir_case(segments: list[Segment], *, section: str, description: str,
                  expected: dict[str, Any], torn: dict[int, int] | None = None,
                  verify_exit: int | None = None, attached: dict[str, bytes] | None = None,
-                 minor: int = 2) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """A whole run directory: log/<index>.flseg per segment (and files/ when attached)."""
-    files = {f"log/{i:08d}.flseg": bytes(seg.data) for i, seg in enumerate(segments)}
+                 minor: int = 2, indexes: list[int] | None = None,
+                 other: dict[str, bytes] | None = None
+                 ) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """A whole run directory: log/<index>.flseg per segment (and files/ when attached).
+    ``indexes``: the segments' indexes, when not 0, 1, ...; ``other``: more files of the
+    run directory by path (a prune mark)."""
+    numbered = list(zip(indexes or range(len(segments)), segments, strict=True))
+    files = {f"log/{i:08d}.flseg": bytes(seg.data) for i, seg in numbered}
+    files.update(other or {})
     for content in (attached or {}).values():
         sha = hashlib.sha256(content).hexdigest()
         files[f"files/sha256/{sha[:2]}/{sha[2:]}"] = content
@@ -1133,7 +1221,7 @@ def run_dir_case(segments: list[Segment], *, section: str, description: str,
                       "version": [1, minor] if len(seg.data) >= FILE_HEADER_SIZE else None,
                       "frames": seg.frames, "records": seg.records,
                       "torn": i in torn, "torn_offset": torn.get(i)}
-                     for i, seg in enumerate(segments)],
+                     for i, seg in numbered],
         "state": expected,
         "verify_exit": (1 if expected["findings"] else 0) if verify_exit is None
         else verify_exit,
@@ -1292,6 +1380,65 @@ def torn_endings() -> tuple[dict[str, bytes], dict[str, Any]]:
                               skipped=(garbage_at, sync_at))]))
 
 
+def _prune_mark(next_seq: int, segments: int) -> bytes:
+    """pruned.json as ``flightlog prune`` writes it (SPEC.md §18.7): json.dump's form."""
+    return json.dumps({"project": PROJECT, "id": RUN_ID, "next_seq": next_seq,
+                       "segments": segments, "receipts": ["ab" * 32]}).encode()
+
+
+def pruned_run() -> tuple[dict[str, bytes], dict[str, Any]]:
+    """SPEC.md §18.7: segments a receipt acknowledged, deleted by flightlog prune."""
+    notes = b"kept notes\n"
+    kept = next_segment(2, 9, minor=3)  # segments 0 and 1 held records 0..8
+    kept.frame([(4, {"key": "loss", "value": 0.125, "time": T0 + 9.0}),
+                (11, {"name": "notes.txt", "sha256": hashlib.sha256(notes).hexdigest(),
+                      "size": len(notes), "time": T0 + 9.0})], 10)
+    last = next_segment(3, 12, minor=3)
+    last.frame([(12, {"exit_code": 0, "time": T0 + 10.0})], 13)
+    return run_dir_case([kept, last], indexes=[2, 3], minor=3, section="§18.7, §11.1",
+                        other={"pruned.json": _prune_mark(9, 2)},
+                        attached={"notes": notes}, description=(
+        "A run of which flightlog prune deleted segments 0 and 1 (records 0..8, the run "
+        "record among them) after a receipt acknowledged them, leaving pruned.json "
+        "(segments 2, next_seq 9). Segment 2 starts at seq 9: not a SequenceError, the "
+        "records before it were pruned; segments 0 and 1 are not MissingSegment. Not a "
+        "finding: the state's 'pruned' says what was pruned. The state is that of the "
+        "records kept; with no run record readable, id and project are the mark's "
+        "(not the directory's), name the id, created and host nil. verify exits 0 with a "
+        "Pruned note."), expected=state14(
+            id=RUN_ID, project=PROJECT, name=RUN_ID, created=None, host=None,
+            summary={"loss": 0.125}, metrics={"loss": 0.125},
+            files={"notes.txt": {"sha256": hashlib.sha256(notes).hexdigest(),
+                                 "size": len(notes), "time": T0 + 9.0}},
+            pruned={"segments": 2, "next_seq": 9}))
+
+
+def pruned_interrupted() -> tuple[dict[str, bytes], dict[str, Any]]:
+    """SPEC.md §18.7: a prune killed after it deleted segment 0 and the attached files,
+    before segment 1: a segment the mark lists is still there."""
+    gone = b"pruned model\n"
+    gone_sha = hashlib.sha256(gone).hexdigest()
+    listed = next_segment(1, 4, minor=3)  # segment 0 held records 0..3
+    listed.frame([(11, {"name": "model.bin", "sha256": gone_sha, "size": len(gone),
+                        "time": T0 + 4.0}),
+                  (4, {"key": "loss", "value": 0.5, "time": T0 + 4.0})], 5)
+    last = next_segment(2, 7, minor=3)
+    last.frame([(4, {"key": "loss", "value": 0.25, "time": T0 + 5.0})], 8)
+    last.frame([(12, {"exit_code": 0, "time": T0 + 6.0})], 9)
+    return run_dir_case([listed, last], indexes=[1, 2], minor=3, section="§18.7",
+                        other={"pruned.json": _prune_mark(7, 2)}, description=(
+        "flightlog prune was killed part way: its mark (segments 2, next_seq 7) is "
+        "written, segment 0 and the attached file named only by segment 1's records are "
+        "deleted, segment 1 is not. Segment 1 is read as any other: its first frame "
+        "starts at seq 4, not above the mark's next_seq, so it is no SequenceError; its "
+        "file record counts, though its content is gone (pruned, not MissingFile: verify "
+        "notes it and exits 0)."), expected=state14(
+            id=RUN_ID, project=PROJECT, name=RUN_ID, created=None, host=None,
+            summary={"loss": 0.25}, metrics={"loss": [0.5, 0.25]},
+            files={"model.bin": {"sha256": gone_sha, "size": len(gone), "time": T0 + 4.0}},
+            pruned={"segments": 2, "next_seq": 7}))
+
+
 CASES_1_2 = {
     "header/bad-crc": bad_file_header,
     "frame/corrupt-payload": corrupt_payload,
@@ -1311,6 +1458,7 @@ CASES_1_2 = {
     "frame/sequence-overlap": sequence_overlap,
     "record/table-versions": table_versions,
     "record/chart-specs": chart_specs,
+    "record/table-limits": table_limits,
 }
 
 RUN_CASES = {
@@ -1320,6 +1468,8 @@ RUN_CASES = {
     "run/header-only-segment": header_only_segment,
     "run/killed-then-resumed": killed_then_resumed,
     "run/torn-endings": torn_endings,
+    "run/pruned": pruned_run,
+    "run/pruned-interrupted": pruned_interrupted,
 }
 
 
