@@ -206,7 +206,7 @@ def test_queries_of_a_run_while_it_is_committed(
         server: Server, root: Path, start_syncd: Callable[..., Proc],
         trainer: Callable[..., Proc]) -> None:
     """Readers and the committing daemon share a run's in-memory view: they take turns."""
-    stream = trainer("stream", root, "p", "busy", 20_000, 4, 16_384)
+    stream = trainer("stream", root, "p", "busy", 6_000, 4, 16_384)
     stream.wait_line("ready")
     daemon = start_syncd(root, server=server.url)
     failures: list[str] = []
@@ -228,7 +228,7 @@ def test_queries_of_a_run_while_it_is_committed(
         assert stream.wait() == 0
         total = len(records(root / "p" / "busy"))
         # Three readers rebuilding the history take turns with every commit: on a busy
-        # 2-core machine (load average 12) shipping the 20,000 steps took 60-120 s.
+        # 2-core machine (load average 12) shipping 20,000 steps took 60-120 s.
         wait_until(lambda: server.next_seq("p", "busy") == total, timeout=300,
                    what="the busy run shipped")
     finally:
@@ -238,4 +238,4 @@ def test_queries_of_a_run_while_it_is_committed(
     assert not failures, failures[:3]
     assert daemon.terminate() == 0, daemon.text()
     assert "set aside" not in daemon.text()
-    assert_exact(server.data, root / "p" / "busy", 20_000)
+    assert_exact(server.data, root / "p" / "busy", 6_000)
