@@ -44,12 +44,14 @@ def serve(data_dir: str | os.PathLike[str] | None, host: str = "127.0.0.1", port
     """Run the server in this process until SIGINT/SIGTERM (``allowed_hosts``: host
     names it answers for besides localhost, IP addresses and ``host``)."""
     _require_extra()
-    import uvicorn
+    from .app import create_app as _create
+    from .startup import run
 
-    app = create_app(data_dir, token, host=host, allowed_hosts=allowed_hosts, db=db,
-                     store=store)
+    # The background work (index check, warm-ups) begins once the port listens.
+    app = _create(None if data_dir is None else str(data_dir), token, host=host,
+                  allowed_hosts=allowed_hosts, db=db, store=store, start_background=False)
     auth = "bearer token required" if token else "NO token: open to anyone who can connect"
     where = f"data: {data_dir}" if db is None else f"db + store (cache: {data_dir})"
     print(f"flightlog server on http://{host}:{port}  {where}  ({auth})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    run(app, host, port)

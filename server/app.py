@@ -56,6 +56,7 @@ from .limits import (
     read_body,
 )
 from .security import HostPolicy, Sessions, install_guard
+from .startup import begin, defer
 from .storage import MAX_BATCH_BYTES, BadBatch, Conflict, Storage
 from .tablestream import arrow_stream_chunks, json_rows_chunks
 from .throttle import GuessThrottle
@@ -107,7 +108,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def create_app(data_dir: str | None, token: str | None = None, *, host: str | None = None,
                allowed_hosts: Sequence[str] = (), db: str | None = None,
-               store: str | None = None) -> FastAPI:
+               store: str | None = None, start_background: bool = True) -> FastAPI:
     """The ASGI app serving the runs stored under ``data_dir``.
 
     Args:
@@ -117,12 +118,16 @@ def create_app(data_dir: str | None, token: str | None = None, *, host: str | No
             answers for (``Host`` header; security.py's HostPolicy).
         db, store: PostgreSQL and object-store URLs of the scaled backend (both, or
             neither: backends/); ``data_dir`` is then the replica's disposable cache.
+        start_background: begin the background work (index check, warm-ups) when the
+            app is built; False: the caller begins it (startup.begin) once it listens.
     """
     limits = ServerLimits.from_env()
-    storage = open_storage(data_dir, db=db, store=store, partial_ttl=limits.partial_ttl)
+    storage = open_storage(data_dir, db=db, store=store, partial_ttl=limits.partial_ttl,
+                           defer_check=True)
     app = FastAPI(title="flightlog", version="1", docs_url=None, redoc_url=None,
                   responses=COMMON_RESPONSES)
     app.state.storage = storage
+    defer(app, storage.start_index_check)  # after start, not during it (startup.py)
     app.state.limits = limits
     install_error_handlers(app)
     sessions = Sessions(token, storage.root / "sessions" / "revoked") if token else None
@@ -191,6 +196,8 @@ def create_app(data_dir: str | None, token: str | None = None, *, host: str | No
     mount_execution(app, storage)  # flightlog run: console, system metrics, environment
     # Outermost (added last): Host and cross-origin checks run before anything else.
     install_guard(app, HostPolicy(host, allowed_hosts))
+    if start_background:
+        begin(app)
     return app
 
 

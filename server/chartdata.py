@@ -45,6 +45,7 @@ from .series import (
     metric_columns,
     vector_series,
 )
+from .startup import defer
 from .storage import Storage
 
 __all__ = ["MAX_RUNS", "OverviewCache", "OverviewFiles", "mount_chart_data", "page_series_url"]
@@ -309,7 +310,8 @@ def mount_chart_data(app: FastAPI, storage: Storage) -> None:
     visit to a big project after a restart does not wait for a thousand histories)."""
     overviews = OverviewCache(storage, files=OverviewFiles(storage.root / "overviews"))
     answers = AnswerCache()
-    threading.Thread(target=overviews.warm, name="overview-warmup", daemon=True).start()
+    warmup = threading.Thread(target=overviews.warm, name="overview-warmup", daemon=True)
+    defer(app, warmup.start)  # once the server listens (startup.py)
 
     @app.get("/api/v1/runs/{project}/{run_id}/vectors")
     def run_vectors(request: Request, project: ProjectName, run_id: RunId,

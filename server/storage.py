@@ -155,7 +155,11 @@ class StoredRun:
 class Storage:
     def __init__(self, data_dir: str | os.PathLike[str], *,
                  partial_ttl: float = PARTIAL_TTL,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 defer_check: bool = False) -> None:
+        """``defer_check``: the background index check begins at
+        :meth:`start_index_check`, not now (the server begins it once it listens,
+        startup.py); an index made now is rebuilt before this returns either way."""
         self.root = Path(data_dir)
         self.runs_dir = self.root / "runs"
         self.blob_root = self.root / "blobs"
@@ -177,12 +181,23 @@ class Storage:
         self.rows_rebuilt = 0
         #: Set once every run directory's stamp was compared with the index.
         self.index_checked = threading.Event()
+        self._check_started = threading.Lock()
+        self._check_pending = self.index.existed
         self.collect_partials()
-        if self.index.existed:
-            threading.Thread(target=self._check_index_logged, name="flightlog-index-check",
-                             daemon=True).start()
-        else:
+        if not self.index.existed:
             self.check_index()  # nothing to trust: rebuilt before the first answer
+        elif not defer_check:
+            self.start_index_check()
+
+    def start_index_check(self) -> None:
+        """Begin the background index check (once; later calls, and calls when the
+        index was rebuilt at start, do nothing)."""
+        with self._check_started:
+            if not self._check_pending:
+                return
+            self._check_pending = False
+        threading.Thread(target=self._check_index_logged, name="flightlog-index-check",
+                         daemon=True).start()
 
     def _open_index(self) -> QueryIndex:
         return RunIndex(self.root / "index.sqlite")
@@ -262,9 +277,11 @@ class Storage:
         rebuilt)."""
         known = self.index.stamps()
         checked = rebuilt = 0
-        for project_dir in sorted(_subdirs(self.runs_dir)):
-            for run_dir in sorted(_subdirs(project_dir)):
-                key = (project_dir.name, run_dir.name)
+        # Names and str paths, not Path objects: at 10,000 runs, building and sorting
+        # Paths was most of the check's CPU (which requests share).
+        for project, project_path in _subdir_names(str(self.runs_dir)):
+            for run_id, run_dir in _subdir_names(project_path):
+                key = (project, run_id)
                 checked += 1
                 if checked % 200 == 0:
                     time.sleep(0.002)  # in the background: requests come first (the GIL)
@@ -651,7 +668,7 @@ def _check_sha(sha: str) -> str:
 
 
 
-def run_stamp(run_dir: Path) -> str | None:
+def run_stamp(run_dir: str | os.PathLike[str]) -> str | None:
     """A cheap summary of a run directory's committed state: its segment count and its
     last segment's index, size and mtime (appends go to the last segment; a torn tail
     cut off changes its size). One listdir and one stat; None without segments."""
@@ -660,17 +677,20 @@ def run_stamp(run_dir: Path) -> str | None:
         return None
     index, path = segments[-1]
     try:
-        info = path.stat()
+        info = os.stat(path)
     except FileNotFoundError:
         return None
     return f"{len(segments)}:{index}:{info.st_size}:{info.st_mtime_ns}"
 
 
-def _subdirs(path: Path) -> list[Path]:
+def _subdir_names(path: str) -> list[tuple[str, str]]:
+    """(name, path) of each directory directly under ``path``, by name; [] when gone."""
     try:
-        return [p for p in path.iterdir() if p.is_dir()]
+        with os.scandir(path) as entries:
+            found = [(e.name, e.path) for e in entries if e.is_dir()]
     except FileNotFoundError:
         return []
+    return sorted(found)
 
 
 def _stderr(line: str) -> None:

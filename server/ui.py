@@ -43,6 +43,7 @@ from flightlog.vega_bundle import vega_bundle
 from .chartdata import page_series_url
 from .security import SESSION_COOKIE, SESSION_LIFETIME, Sessions
 from .series import DEFAULT_POINTS, column_array, downsample, metric_columns
+from .startup import defer
 from .storage import Storage
 
 COOKIE = SESSION_COOKIE
@@ -196,8 +197,9 @@ def mount_ui(app: FastAPI, storage: Storage, token: str | None = None,
             return bundle[encoding]
 
     # Read (or, once per vl-convert version, make in a child process) the Vega bundle in
-    # the background, so that neither readiness nor the first page waits for it.
-    threading.Thread(target=bundle_bytes, name="vega-bundle", daemon=True).start()
+    # the background, so that neither readiness nor the first page waits for it; begun
+    # once the server listens (startup.py).
+    defer(app, threading.Thread(target=bundle_bytes, name="vega-bundle", daemon=True).start)
 
     def page(boot: dict[str, Any], title: str, preload: Sequence[str] = ()) -> HTMLResponse:
         return HTMLResponse(page_html(boot, title=title, preload=preload),

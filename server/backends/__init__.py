@@ -26,10 +26,12 @@ __all__ = ["BackendUnavailable", "Overloaded", "QueryIndex", "StorageBackend", "
 
 
 def open_storage(data_dir: str | None, *, db: str | None = None, store: str | None = None,
-                 partial_ttl: float, collect_every: float | None = None) -> Storage:
+                 partial_ttl: float, collect_every: float | None = None,
+                 defer_check: bool = False) -> Storage:
     """The storage a server was started with: embedded under ``data_dir`` unless ``db``
     and ``store`` are given (then ``data_dir`` is the replica's disposable cache; a
-    temporary directory when None)."""
+    temporary directory when None). ``defer_check``: the embedded index check begins at
+    ``start_index_check()`` (storage.py; the scaled backend has none)."""
     from flightlog.errors import FlightlogError
 
     if (db is None) != (store is None):
@@ -40,7 +42,7 @@ def open_storage(data_dir: str | None, *, db: str | None = None, store: str | No
             raise FlightlogError("give --data DIR (or --db and --store)")
         from ..storage import Storage
 
-        return Storage(data_dir, partial_ttl=partial_ttl)
+        return Storage(data_dir, partial_ttl=partial_ttl, defer_check=defer_check)
     from .scaled import ScaledStorage
 
     cache = data_dir or tempfile.mkdtemp(prefix="flightlog-cache-")
