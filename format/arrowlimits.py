@@ -15,6 +15,7 @@ writer before it stores one, and ``open_run(...).tables()`` / ``charts()``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import mmap
 import struct
@@ -240,20 +241,30 @@ def _check_message(meta: memoryview, kind: int, body_size: int, offset: int
     return rows, cells
 
 
-def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None) -> Any:
-    """The ``pyarrow.Table`` in the Arrow IPC file ``f``, checked first.
+def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None,
+                  sha256: str | None = None) -> Any:
+    """The ``pyarrow.Table`` in the Arrow IPC file ``f``, checked first: its size, then
+    (given ``sha256``, the name it is stored under) that its content's SHA-256 is that
+    name (SPEC.md §10.1: a reader checks before trusting content), then its form.
 
     A real file is memory-mapped and read without copying: the table's buffers are the
     file's pages, so slicing a page of rows off it reads only that page.
 
     Raises:
-        UnreadableFile: the file fails :func:`check_ipc_file` (its ``reason``) or pyarrow
-            cannot read it (``format``).
+        UnreadableFile: the file fails :func:`check_ipc_file` (its ``reason``), its
+            content is not ``sha256``'s (``digest``) or pyarrow cannot read it
+            (``format``).
     """
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
     data = _map(f, limits, path)
+    if sha256 is not None:
+        actual = _sha256_of(f, data)
+        if actual != sha256:
+            raise _unreadable(f"its content's SHA-256 is {actual}, not the {sha256} it is "
+                              f"stored under (changed or damaged after it was written)",
+                              "digest", path)
     try:
         check_ipc_file(data, limits)
         table = ipc.open_file(pa.py_buffer(data)).read_all()
@@ -267,6 +278,19 @@ def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None)
         raise _unreadable(exc.message, getattr(exc, "reason", "format"), path) from None
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _unreadable(f"unreadable Arrow IPC file: {exc}", "format", path) from None
+
+
+def _sha256_of(f: IO[bytes], data: Any) -> str:
+    """OpenSSL's SHA-256 (hashlib) of the file: read through a small buffer rather than
+    through the mapping, so hashing does not fault the whole file into the process."""
+    if not isinstance(data, mmap.mmap):
+        return hashlib.sha256(data).hexdigest()
+    digest, buffer = hashlib.sha256(), bytearray(1 << 20)
+    view = memoryview(buffer)
+    f.seek(0)
+    while count := f.readinto(view):  # type: ignore[attr-defined]
+        digest.update(view[:count])
+    return digest.hexdigest()
 
 
 def _map(f: IO[bytes], limits: ArrowLimits, path: str | None) -> Any:

@@ -407,7 +407,8 @@ def _read_attached(open_blob: OpenBlob, sha256: str, limits: Any, key: str) -> A
     with f:
         name = getattr(f, "name", None)
         try:
-            return read_ipc_file(f, limits, path=name if isinstance(name, str) else None)
+            return read_ipc_file(f, limits, path=name if isinstance(name, str) else None,
+                                 sha256=sha256)
         except FormatError as exc:
             raise unreadable(exc.message, getattr(exc, "reason", "format"),
                              exc.path) from None

@@ -660,6 +660,8 @@ def _read_ipc(run_dir: Path, sha: str, kind: str) -> Any:
         data = path.read_bytes()
     except OSError:
         raise Unreadable("absent") from None
+    if len(data) <= LIMITS[kind][1] and hashlib.sha256(data).hexdigest() != sha:
+        raise Unreadable("digest")  # §10.1, §10.4: size first, then the digest
     _check_arrow(data, kind)
     try:
         table = pa.ipc.open_file(pa.BufferReader(data)).read_all()

@@ -1142,6 +1142,9 @@ def table_limits() -> tuple[bytes, dict[str, Any]]:
     compressed = bytes(sink.getvalue().to_pybytes())
     not_arrow = b"a,b\n1,2\n"  # CSV where an Arrow IPC file should be
     absent_sha = hashlib.sha256(b"never attached").hexdigest()
+    # A good Arrow file stored under a name that is not its digest (§10.1, reason digest).
+    swapped = _arrow_ipc(pa.table({"a": pa.array([3, 4], pa.int64())}))
+    swapped_sha = hashlib.sha256(b"another table's content").hexdigest()
     chart_rows = rows_only(1_000_001)
     chart_ok = _arrow_ipc(pa.table({"x": pa.array([0.0, 1.0])}))
     sha = {name: hashlib.sha256(data).hexdigest() for name, data in (
@@ -1160,15 +1163,16 @@ def table_limits() -> tuple[bytes, dict[str, Any]]:
         (6, {"key": "mixed", "row": {"a": 1}, "time": T0}),
         (7, {"key": "mixed", "sha256": sha["not-arrow"], "rows": 1, "time": T0}),
         (7, {"key": "absent", "sha256": absent_sha, "rows": 1, "time": T0}),
+        (7, {"key": "swapped", "sha256": swapped_sha, "rows": 2, "time": T0}),
         (14, {"key": "big", "sha256": sha["chart-rows"], "rows": 1_000_001, "spec": spec,
               "kind": "custom", "time": T0}),
         (14, {"key": "fine", "sha256": sha["chart-ok"], "rows": 2, "spec": spec,
               "kind": "custom", "time": T0}),
     ], 2)
-    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], 11)
-    return case12(seg, section="§10.4", version=[1, 3], fmt=SEGMENT_1_3, verify_exit=1,
+    seg.frame([(12, {"exit_code": 0, "time": T0 + 1.0})], 12)
+    data, facts = case12(seg, section="§10.4", version=[1, 3], fmt=SEGMENT_1_3, verify_exit=1,
                   description=(
-        "Seven tables and two charts whose attached files (in 'attached', but for one) "
+        "Eight tables and two charts whose attached files (in 'attached', but for one) "
         "are read under §10.4's limits. 'good' (a: 1, 2) reads. Each other file breaks one "
         "rule, and costs only its own table or chart, reported in 'unreadable' with the "
         "record kind, key, file and the rule's reason: 'rows' has 10,000,001 rows and no "
@@ -1176,9 +1180,12 @@ def table_limits() -> tuple[bytes, dict[str, Any]]:
         "(values: over 1,000,000 + 8 x its size); 'compressed' lz4 body compression "
         "(format); 'mixed' a row record and then a CSV file, not Arrow IPC (format: the "
         "whole table, its readable row piece too); 'absent' names a file the run does not "
-        "have (absent); chart 'big' 1,000,001 rows and no column (rows, over a chart's "
-        "bound). Chart 'fine' reads. Not findings of reading: findings are empty; verify "
-        "exits 1 for the MissingFile of 'absent' and notes the others as UnreadableFile."),
+        "have (absent); 'swapped' a good Arrow file stored under a name that is not its "
+        "SHA-256 (digest; 'attached' holds it under that name); chart 'big' 1,000,001 "
+        "rows and no column (rows, over a chart's bound). Chart 'fine' reads. Not "
+        "findings of reading: findings are empty; verify "
+        "exits 1 for the MissingFile of 'absent' and the FileMismatch of 'swapped', and "
+        "notes the others as UnreadableFile."),
         attached={k: v for k, v in (("good", good), ("rows", too_many_rows),
                                     ("values", nulls), ("compressed", compressed),
                                     ("not-arrow", not_arrow), ("chart-rows", chart_rows),
@@ -1192,7 +1199,10 @@ def table_limits() -> tuple[bytes, dict[str, Any]]:
                         unreadable("table", "compressed", sha["compressed"], "format"),
                         unreadable("table", "mixed", sha["not-arrow"], "format"),
                         unreadable("table", "absent", absent_sha, "absent"),
+                        unreadable("table", "swapped", swapped_sha, "digest"),
                         unreadable("chart", "big", sha["chart-rows"], "rows")]))
+    facts["attached"][swapped_sha] = swapped.hex()
+    return data, facts
 
 
 # -- run directories: several segments, names taken from the directory
