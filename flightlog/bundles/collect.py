@@ -10,7 +10,6 @@ does not lead to the wanted record is dropped and the run is read from its start
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from flightlog.errors import (
 from flightlog.format._constants import FILE_HEADER_SIZE
 from flightlog.format._framing import Frame, scan_frames
 from flightlog.format.identity import run_identity
+from flightlog.format.prunemark import prune_mark_or_none
 from flightlog.format.reader import decode_frame
 from flightlog.format.records import attached_blobs
-from flightlog.format.rundir import blob_path, check_name, writer_alive
+from flightlog.format.rundir import blob_path, writer_alive
 from flightlog.format.segment import list_segments, parse_file_header
 
 from .manifest import PART_BYTES
@@ -74,12 +74,10 @@ class RunPlan:
 
 
 def pruned_through(run_dir: Path) -> int:
-    """One past the last record ``flightlog prune`` removed from the run (0: none)."""
-    try:
-        value = json.loads((run_dir / PRUNED_MARK).read_text()).get("next_seq", 0)
-    except (FileNotFoundError, ValueError, AttributeError):
-        return 0
-    return value if isinstance(value, int) and value > 0 else 0
+    """One past the last record ``flightlog prune`` removed from the run (0: none, or a
+    mark that breaks SPEC.md §18.7, which every reader ignores alike)."""
+    mark = prune_mark_or_none(run_dir)
+    return 0 if mark is None else mark.next_seq
 
 
 def identify(run_dir: Path) -> tuple[str, str] | None:
@@ -88,11 +86,8 @@ def identify(run_dir: Path) -> tuple[str, str] | None:
     found = run_identity(run_dir)
     if found is not None:
         return found
-    try:
-        doc = json.loads((run_dir / PRUNED_MARK).read_text())
-        return check_name(doc["project"], "project"), check_name(doc["id"], "run id")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    mark = prune_mark_or_none(run_dir)
+    return None if mark is None else (mark.project, mark.id)
 
 
 def plan_run(run_dir: Path, project: str, run_id: str, start_seq: int,

@@ -65,10 +65,13 @@ def load_bundles(paths: list[str], target: Target | None = None
                  ) -> tuple[list[Bundle], list[BundleRefused]]:
     """Each bundle verified in full; the refused ones apart, each with its reason.
 
-    With a ``target``, the attached files go up while the bundles are verified, all but
-    the last block of each: an upload completes (the file exists on the target) only with
-    its final block, sent by :func:`import_bundles` after verification; what a refused
-    bundle started stays an incomplete upload, which the server discards."""
+    With a ``target``, the attached files go up while the bundles are verified, every
+    byte of each but not the final request: an upload completes (the target checks its
+    SHA-256 and the file exists) only with that request, an empty one sent by
+    :func:`import_bundles` after verification; what a refused bundle started stays an
+    incomplete upload, which the server discards. (Holding back a whole last block
+    instead left up to ``file_chunk`` bytes per file to send after verification, one
+    file after the other: measured 1.1 s of 5.7 for 128 MiB in 4 files.)"""
     opened, bad = [], []
     seen: set[str] = set()
     for path in paths:
@@ -121,22 +124,19 @@ def _carried(bundles: list[Bundle]) -> dict[str, tuple[Bundle, FileEntry]]:
 
 
 def _upload_ahead(bundles: list[Bundle], target: Target, stop: threading.Event) -> None:
-    """Every attached file the target lacks, but its last block (never completed here).
+    """Every byte of every attached file the target lacks (never completed here).
     Best effort: any failure just leaves the rest to :func:`_put_files`."""
     try:
         for sha, (bundle, entry) in _carried(bundles).items():
             if stop.is_set():
                 return
             offset = target.file_offset(sha)
-            if offset is None:
+            if offset is None or offset >= entry.size:
                 continue
-            end = entry.size - 1 - (entry.size - 1 - offset) % target.file_chunk \
-                if entry.size > offset else offset
-            if end > offset:
-                with open(bundle.path, "rb") as f:
-                    target.put_file(sha, offset, entry.size,
-                                    iter_member(f, bundle.entry(entry.member), offset,
-                                                target.file_chunk, end), final=False)
+            with open(bundle.path, "rb") as f:
+                target.put_file(sha, offset, entry.size,
+                                iter_member(f, bundle.entry(entry.member), offset,
+                                            target.file_chunk), final=False)
     except (FlightlogError, OSError):
         return
 

@@ -9,7 +9,13 @@ records than the run has locally is not this run's receipt: the run is left alon
 
 Order: ``pruned.json`` (the mark pruned up to) is written first, then files, then
 segments, so a kill at any point leaves a run that a rerun prunes further and that
-``flightlog bundle`` knows not to look for.
+``flightlog bundle`` knows not to look for. Last, when no writer holds the run, the
+attached-file directories left empty (``files/sha256/xx/``, then ``files/sha256/`` and
+``files/``) are removed: ``rmdir`` only ever removes an empty directory, so nothing with
+anything left in it goes. A live writer's are left alone (it creates one and renames a
+file into it in two steps, which a removal in between would break); the next prune after
+it stops removes them (an earlier prune's, once the run was pruned; a run never pruned is
+not touched).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flightlog.errors import FormatError
+from flightlog.format._constants import FILES_DIR
 from flightlog.format._fsutil import fsync_dir
+from flightlog.format.prunemark import prune_mark_or_none
 from flightlog.format.reader import decode_frame
 from flightlog.format.records import attached_blobs
-from flightlog.format.rundir import blob_path, find_run_dirs
+from flightlog.format.rundir import blob_path, find_run_dirs, writer_alive
 from flightlog.format.segment import SegmentTail, list_segments
 
 from .collect import PRUNED_MARK, identify, pruned_through
@@ -90,6 +98,8 @@ def _prune_run(run_dir: Path, identity: tuple[str, str], acked: int,
         result.error = (f"a receipt acknowledges {acked} records, the run has {result.local} "
                         f"here: not this run's receipt; nothing pruned")
         return result
+    if not dry_run and (run_dir / PRUNED_MARK).exists():
+        _remove_empty_dirs(run_dir)  # those an earlier prune left while the writer lived
     doomed: list[_Segment] = []
     for seg in segments[:-1]:  # the last segment always stays
         if seg.last_seq >= acked:
@@ -117,14 +127,37 @@ def _prune_run(run_dir: Path, identity: tuple[str, str], acked: int,
     if dry_run:
         return result
     _write_mark(run_dir, {"project": project, "id": run_id, "next_seq": through,
-                          "segments": max(result.segments) + 1,
+                          # never lower than an earlier mark's (SPEC.md §18.7)
+                          "segments": max(max(result.segments) + 1, _marked_segments(run_dir)),
                           "receipts": sorted(r.digest for r in receipts)})
     for path in paths:
         path.unlink(missing_ok=True)
     for seg in doomed:
         seg.path.unlink(missing_ok=True)
     fsync_dir(run_dir / "log")
+    _remove_empty_dirs(run_dir)
     return result
+
+
+def _marked_segments(run_dir: Path) -> int:
+    mark = prune_mark_or_none(run_dir)
+    return 0 if mark is None else mark.segments
+
+
+def _remove_empty_dirs(run_dir: Path) -> None:
+    """The empty directories of the attached-file store, deepest first, unless a writer
+    holds the run. ``rmdir`` refuses a directory with anything in it (a file, a writer's
+    temporary file, another directory), so that one stays, and so does its parent."""
+    files = run_dir / FILES_DIR
+    store = files / "sha256"
+    if not files.is_dir() or writer_alive(run_dir):
+        return
+    fanout = sorted(p for p in store.iterdir() if p.is_dir()) if store.is_dir() else []
+    for d in [*fanout, store, files]:
+        try:
+            d.rmdir()
+        except OSError:  # not empty, or gone already
+            continue
 
 
 def _write_mark(run_dir: Path, doc: dict[str, object]) -> None:

@@ -11,9 +11,10 @@ import contextlib
 import fcntl
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from flightlog.errors import BundleError, FlightlogError, ServerRejected
 
@@ -21,6 +22,12 @@ from flightlog.errors import BundleError, FlightlogError, ServerRejected
 #: 2-core machine, 128 MiB to a local server: 8 MiB 5.1-6.3 s, 4 MiB 6.4-6.6 s, 2 MiB
 #: 9.4-9.7 s, 16 MiB 5.7-6.7 s, 32 MiB 6.2-8.6 s: the server buffers each request whole).
 FILE_CHUNK = 8 * 1024 * 1024
+#: How long one request of an import keeps being retried while the server says "slow
+#: down" (429) or "not now" (503, or a balancer's 502/504), each wait the longer of the
+#: sync daemon's jittered backoff and the answer's Retry-After (syncd/retry.py bounds it).
+BUSY_RETRY_FOR = 120.0
+_BUSY = frozenset({429, 502, 503, 504})
+_T = TypeVar("_T")
 
 
 class Rejected(FlightlogError):
@@ -134,13 +141,14 @@ class ServerTarget:
         self.file_chunk = FILE_CHUNK
 
     def position(self, project: str, run_id: str) -> int:
-        return self.client.position(project, run_id).next_seq
+        return self._when_not_busy(lambda: self.client.position(project, run_id).next_seq)
 
     def commit(self, project: str, run_id: str, segment: int, frames: bytes,
                writer_alive: bool | None, gaps: list[tuple[int, int]]) -> int:
+        # A batch sent again after a 503 the server committed anyway is a no-op there.
         try:
-            return self.client.send_frames(project, run_id, segment, frames, gaps=gaps,
-                                           writer_alive=writer_alive)
+            return self._when_not_busy(lambda: self.client.send_frames(
+                project, run_id, segment, frames, gaps=gaps, writer_alive=writer_alive))
         except ServerRejected as exc:
             if exc.status_code in (409, 400):
                 raise Rejected(str(exc), incomplete=exc.status_code == 409) from exc
@@ -192,13 +200,49 @@ class ServerTarget:
 
         from flightlog.errors import TransportError
 
+        def once() -> Any:
+            try:
+                response = self.client._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise TransportError(f"{self.client.url}: {type(exc).__name__}: {exc}"
+                                     ) from exc
+            if response.status_code in _BUSY:
+                raise ServerRejected(f"{method} {path}: HTTP {response.status_code}",
+                                     status_code=response.status_code,
+                                     retry_after=_retry_after(response))
+            return response
+
         try:
-            return self.client._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise TransportError(f"{self.client.url}: {type(exc).__name__}: {exc}") from exc
+            return self._when_not_busy(once)
+        except ServerRejected as exc:
+            raise Rejected(f"{exc}: the server stayed busy for {BUSY_RETRY_FOR:g} s",
+                           incomplete=True) from exc
+
+    def _when_not_busy(self, call: Callable[[], _T]) -> _T:
+        """``call()``, again while the server answers 429/502/503/504, for at most
+        ``BUSY_RETRY_FOR`` seconds; any other answer or error is the caller's."""
+        from flightlog.syncd.retry import Backoff
+
+        backoff, deadline = Backoff(), time.monotonic() + BUSY_RETRY_FOR
+        while True:
+            try:
+                return call()
+            except ServerRejected as exc:
+                if exc.status_code not in _BUSY:
+                    raise
+                delay = backoff.failed(retry_after=exc.retry_after)
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)  # the server asked us to wait: a real wait, not a sync
 
     def close(self) -> None:
         self.client.close()
+
+
+def _retry_after(response: Any) -> float | None:
+    from flightlog.syncd.retry import retry_after_seconds
+
+    return retry_after_seconds(response.headers.get("retry-after"))
 
 
 __all__ = ["DataDirTarget", "Rejected", "ServerTarget", "Target"]

@@ -3,12 +3,17 @@ copy of a run compared with what was logged."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightlog.format.reader import RunLogReader, iter_records
-from syncd_helpers import run_cli, server_run_dir
+from flightlog.format.reader import RunLogReader, decode_frame, iter_records
+from flightlog.format.records import attached_blobs
+from flightlog.format.segment import SegmentTail
+from syncd_helpers import Proc, run_cli, server_run_dir, wait_until
 
 import flightlog
 
@@ -69,3 +74,53 @@ def served_rows(url: str, name: str) -> int:
         return int(api.run(name).history().num_rows)
     finally:
         api._client.close()  # Api keeps its connection pool open otherwise
+
+
+def _stopped(pid: int) -> bool:
+    """Every thread of the process is stopped (``T``): what it has done is frozen."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = [Path(f"/proc/{pid}/task/{t}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for t in tasks]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return all(s in "Tt" for s in states)
+
+
+def kill_mid_way(proc: Proc, started: Callable[[], bool], what: str,
+                 timeout: float = 120.0) -> None:
+    """SIGKILL ``proc`` at a moment it is shown to be mid-way: polled, it is stopped
+    (SIGSTOP, every thread), ``started()`` is asked of the frozen state, and it is killed
+    still stopped if that holds, else continued. It exiting first fails the test (the
+    work was too small to catch mid-way: a test that did not kill anything)."""
+
+    def caught() -> bool:
+        exited = f"{what}: it exited before it was caught:\n{proc.text()}"
+        assert proc.alive(), exited
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_until(lambda: _stopped(proc.pid) or not proc.alive(), timeout=30,
+                   what=f"{what}: stopped", interval=0.001)
+        assert proc.alive(), exited
+        if started():
+            return True
+        os.kill(proc.pid, signal.SIGCONT)
+        return False
+
+    wait_until(caught, timeout=timeout, what=what, interval=0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+
+
+def files_named(segment: Path) -> set[str]:
+    """SHA-256 of every attached file the records of a segment name."""
+    return {sha for f in SegmentTail(segment).poll() for r in decode_frame(f)
+            for sha in attached_blobs(r.body)}
+
+
+def attached_files(run_dir: Path) -> set[str]:
+    """SHA-256 of every attached file the run directory holds."""
+    return {p.parent.name + p.name for p in (run_dir / "files").rglob("*") if p.is_file()}
+
+
+def empty_dirs(path: Path) -> list[Path]:
+    return [d for d in path.rglob("*") if d.is_dir() and not any(d.iterdir())]

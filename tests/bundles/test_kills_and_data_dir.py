@@ -1,20 +1,27 @@
-"""``flightlog bundle`` and ``flightlog import`` (while it uploads, and while it commits
-records) killed with SIGKILL half way, then run again; and a bundle imported into a data
-directory with no server, then served."""
+"""``flightlog bundle`` and ``flightlog import`` (while it uploads, a writer still logging,
+and while it commits records) killed with SIGKILL half way, then run again; and a bundle
+imported into a data directory with no server, then served."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bundle_helpers import (
     assert_history_is_logged,
+    attached_files,
     bundle,
     cli,
+    empty_dirs,
+    files_named,
+    held,
+    kill_mid_way,
     local_records,
+    receipt_of,
     served_rows,
 )
 from flightlog.format.reader import iter_records
@@ -22,75 +29,100 @@ from flightlog.format.segment import list_segments
 from flightlog.syncd.client import HttpSyncClient
 from syncd_helpers import Proc, Server, flightlog_cmd, make_run, wait_until
 
+from flightlog.bundles.verify import open_bundle
+from flightlog.cli import main
 
-def _big_run(tmp_path: Path, n_files: int = 6, mib: int = 16) -> Path:
-    """A finished run of 2,000 steps with ``n_files`` attached files of ``mib`` MiB of
-    random bytes each (so that bundling and importing take a while)."""
-    files = {}
-    for k in range(n_files):
-        path = tmp_path / f"blob{k}.bin"
-        with open(path, "wb") as f:
-            f.write(os.urandom(mib << 20))
-        files[f"data/blob{k}.bin"] = path
-    run_dir = make_run(tmp_path / "root", "big", 2000, files=files, segment_bytes=8192)
-    for path in files.values():
-        path.unlink()
-    return run_dir
+WRITER = Path(__file__).resolve().parent / "writer.py"  # as the ``writer`` fixture's
 
 
-def test_sigkill_of_bundle_and_of_import(tmp_path: Path, env: dict[str, str],
-                                         procs: list[Proc],
-                                         start_server: Callable[[Path], Server]) -> None:
-    run_dir = _big_run(tmp_path)
-    root, disk, back, data = tmp_path / "root", tmp_path / "disk", tmp_path / "back", \
-        tmp_path / "data"
+def _end(path: Path) -> int:
+    """One past the last record a bundle holds."""
+    return max(r.last_seq for r in open_bundle(path).manifest.runs) + 1
+
+
+def test_sigkill_of_bundle_and_of_import_while_a_writer_logs(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc],
+        start_server: Callable[[Path], Server]) -> None:
+    """The sneakernet loop with its kills: a writer process attaches a 32 MiB file and keeps
+    logging while ``bundle`` is killed writing the bundle and ``import`` is killed uploading
+    it (each frozen first and seen to be mid-way); both are rerun, the receipt goes back,
+    the last bundle after the writer finishes; the server ends with what was logged, once
+    each, and prune takes every acknowledged segment but the last, the files only they
+    named and the directories that emptied. (The steps after the kills run in this
+    process, through the same ``main``: the kills are what need processes.)"""
+    root, disk, back, data = (tmp_path / n for n in ("root", "disk", "back", "data"))
     ledger = tmp_path / "ledgers" / "site.json"
+    w = Proc([sys.executable, str(WRITER), str(root), "p", "live", "4096"], stdin=True)
+    procs.append(w)
+    run_dir = root / "p" / "live"
+    steps = 0
 
-    # bundle, killed while it writes: no bundle file appears, the ledger does not move.
+    def log(k: int) -> None:  # the writer logs while what follows runs; waited for after
+        nonlocal steps
+        steps += k
+        w.send(f"log {k}")
+
+    log(200)
+    w.send("big 32")  # read once the writer is ready, while the server starts
+    server = start_server(data)
+    w.wait_line("attached 200", timeout=60)
+
+    # bundle, killed while it writes (the writer logging): no bundle, the ledger unmoved.
+    log(1000)
     proc = Proc([*flightlog_cmd(), "bundle", root, "-o", disk, "--dest", "site"], env=env)
     procs.append(proc)
-    wait_until(lambda: any(p.stat().st_size > (8 << 20) for p in disk.glob(".*.tmp"))
-               if disk.exists() else False, timeout=120, what="a bundle half written")
-    proc.signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_way(proc, lambda: disk.exists() and any(
+        p.stat().st_size > (1 << 20) for p in disk.glob(".*.tmp")), "a bundle half written")
     assert not list(disk.glob("*.flbundle"))
     assert not ledger.exists()
+    w.wait_line(f"logged {steps}", timeout=60)
+    log(1000)
     made = bundle(env, root, disk)  # the rerun: complete, and the stale temp file is gone
     assert not list(disk.glob(".*.tmp"))
-    assert cli(env, "verify", made).returncode == 0
     assert json.loads(ledger.read_text())["next_number"] == 2
+    w.wait_line(f"logged {steps}", timeout=60)
 
-    # import, killed while it uploads: what was committed stays, the rerun completes.
-    server = start_server(data)
+    # import, killed while it uploads the attached file (the writer logging): nothing of
+    # the bundle is committed, no receipt; the rerun completes.
+    log(1000)
     proc = Proc([*flightlog_cmd(), "import", made, "--server", server.url, "-o", back],
                 env=env)
     procs.append(proc)
 
     def uploading() -> bool:
-        blobs = data / "blobs"
-        return any(p.is_file() and p.stat().st_size > 0 for p in blobs.rglob("*"))
+        partial = data / "blobs" / "partial"
+        return partial.is_dir() and any(p.stat().st_size > 0 for p in partial.iterdir())
 
-    wait_until(uploading, timeout=120, what="the import uploading attached files")
-    proc.signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_way(proc, uploading, "the import uploading the attached file")
     assert not back.exists() or not list(back.glob("*.json"))  # no receipt of a half import
+    assert held(data, "p", "live") == 0  # files go first: no record was committed
     result = cli(env, "import", made, "--server", server.url, "-o", back)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert_history_is_logged(data, "p", "big", 2000, local_records(run_dir))
-    copy = data / "runs" / "p" / "big"
-    assert cli(env, "verify", copy).returncode == 0  # every attached file is there, intact
-    again = cli(env, "import", made, "--server", server.url, "-o", back)
-    assert again.returncode == 0 and "(+0 new" in again.stdout
+    assert held(data, "p", "live") == _end(made)
+    receipt = receipt_of(result)
+    w.wait_line(f"logged {steps}", timeout=60)
 
-    # Prune with the receipt: all acknowledged; every segment goes but the last, and the
-    # attached files (named by records of the first segment) with them.
-    (receipt, *_) = sorted(back.glob("*.json"))
+    # The receipt comes back; the writer finishes; the last bundle goes over.
+    w.send("finish")
+    w.wait_line("finished", timeout=60)
+    state = ["--state", tmp_path / "ledgers"]
+    assert main(["bundle", str(root), "-o", str(disk), "--dest", "site", *map(str, state),
+                 "--since-receipt", str(receipt)]) == 0
+    (last,) = set(disk.glob("*.flbundle")) - {made}
+    assert open_bundle(last).manifest.runs[0].first_seq == _end(made)
+    receipts = set(back.glob("*.json"))
+    assert main(["import", str(last), "--server", server.url, "-o", str(back)]) == 0
+    (final,) = set(back.glob("*.json")) - receipts
+    assert_history_is_logged(data, "p", "live", steps, local_records(run_dir))
+
+    # Prune with the last receipt: every segment but the last goes, and the attached files
+    # (the big one among them) only those named, and the directories left empty.
     segments = list_segments(run_dir)
     assert len(segments) > 2
-    result = cli(env, "prune", root, "--acked-by", receipt)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert main(["prune", str(root), "--acked-by", str(final)]) == 0
     assert list_segments(run_dir) == segments[-1:]
-    assert not [p for p in (run_dir / "files").rglob("*") if p.is_file()]
+    assert attached_files(run_dir) == files_named(segments[-1][1])
+    assert not empty_dirs(run_dir / "files"), empty_dirs(run_dir / "files")
 
 
 def test_import_into_data_dir_then_serve(tmp_path: Path, env: dict[str, str],

@@ -14,6 +14,7 @@ from bundle_helpers import (
     assert_history_is_logged,
     bundle,
     cli,
+    empty_dirs,
     held,
     local_records,
     receipt_of,
@@ -183,6 +184,9 @@ def test_sneakernet_rounds(tmp_path: Path, env: dict[str, str],
     named = {sha for f in SegmentTail(kept_path).poll() for r in decode_frame(f)
              for sha in attached_blobs(r.body)}
     assert _files(run_dir) == named
+    # The store's directories emptied by it (files/sha256/xx/, and those the prune while
+    # the writer lived left) are gone; those with a kept file stay.
+    assert not empty_dirs(run_dir / "files"), empty_dirs(run_dir / "files")
     again = cli(env, "bundle", root, "-o", disk, "--dest", "site")
     assert again.returncode == 0 and "nothing to bundle" in again.stdout
 

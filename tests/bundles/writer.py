@@ -3,7 +3,9 @@
 ``python writer.py ROOT PROJECT RUN_ID SEGMENT_BYTES``: starts (or resumes) the run, prints
 ``ready TOTAL``, then obeys stdin lines: ``log K`` logs K more steps (step ``i`` logs
 ``{"i": i, "x": i / 2}``; every 50th step also attaches a small file of its own content),
-flushes and prints ``logged TOTAL``; ``finish`` finishes and prints ``finished``.
+flushes and prints ``logged TOTAL``; ``big M`` attaches one file of M MiB of random bytes
+(at the current step), flushes and prints ``attached TOTAL``; ``finish`` finishes and prints
+``finished``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def main(root: str, project: str, run_id: str, segment_bytes: str) -> None:
                 total += 1
             run.flush()
             say("logged", total)
+        elif words[:1] == ["big"]:
+            path = os.path.join(scratch, f"big{total}.bin")
+            with open(path, "wb") as f:
+                for _ in range(int(words[1])):
+                    f.write(os.urandom(1 << 20))
+            run.upload_file(f"files/big{total}.bin", path)
+            os.unlink(path)
+            run.flush()
+            say("attached", total)
         elif words == ["finish"]:
             run.finish()
             say("finished")
