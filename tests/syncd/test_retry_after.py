@@ -18,7 +18,16 @@ from pathlib import Path
 import httpx
 from faultproxy import FaultProxy
 from flightlog.syncd.retry import RETRY_AFTER_CAP, Backoff, retry_after_seconds
-from syncd_helpers import Proc, Server, assert_exact, make_run, records, run_cli, wait_until
+from syncd_helpers import (
+    Proc,
+    Server,
+    assert_exact,
+    child_env,
+    make_run,
+    records,
+    run_cli,
+    wait_until,
+)
 
 #: One request a second per run, one at a time: a run of two segments or more (a batch
 #: each, after the question of its position) is refused (429, Retry-After: 1) on its way.
@@ -83,6 +92,30 @@ def test_a_rate_limited_run_waits_the_retry_after_then_arrives_exactly_once(
             assert refused >= 1, f"{run_dir.name}: never refused: the test did not test"
     assert_exact(server.data, once, 300)
     assert_exact(server.data, live, 300)
+
+
+def test_a_bundle_import_waits_the_retry_after_then_arrives_exactly_once(
+        tmp_path: Path, procs: list[Proc]) -> None:
+    """``flightlog import --server`` into a rate-limited server: each 429 is waited out
+    (no sooner than its Retry-After), and the import ends complete (exit 0), exact."""
+    server = Server(tmp_path / "data", procs, env={"FLIGHTLOG_RUN_RATE": RUN_RATE,
+                                                   "FLIGHTLOG_RUN_BURST": RUN_BURST}).start()
+    attached = tmp_path / "weights.bin"
+    attached.write_bytes(random.Random(5).randbytes(300_000))
+    run_dir = make_run(tmp_path / "runs", "carried", 300, width=8, segment_bytes=4096,
+                       files={"weights.bin": attached})
+    env = child_env(FLIGHTLOG_BUNDLE_STATE=str(tmp_path / "ledgers"))
+    made = run_cli("bundle", run_dir.parent.parent, "-o", tmp_path / "out", "--dest", "site",
+                   env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    (bundle,) = (tmp_path / "out").glob("*.flbundle")
+    with FaultProxy(server.port) as proxy:
+        result = run_cli("import", bundle, "--server", proxy.url, "-o", tmp_path / "back",
+                         env=env, timeout=180)
+        assert result.returncode == 0, result.stdout + result.stderr
+        refused = _refusals_obeyed(proxy, "/api/v1/runs/p/carried/")
+        assert refused >= 1, "never refused: the test did not test"
+    assert_exact(server.data, run_dir, 300)
 
 
 def test_retry_after_is_read_in_both_forms_and_refuses_garbage() -> None:
