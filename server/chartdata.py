@@ -224,7 +224,12 @@ class OverviewCache:
 
     def warm(self) -> None:
         """Read the overviews of the :data:`CACHE_RUNS` runs updated last. Best effort:
-        a run that cannot be read now is read (or reported) when asked for."""
+        a run that cannot be read now is read (or reported) when asked for. Begins once
+        the index check is done (or after a minute): warming is the lowest of the
+        start's work, and its reads must not be counted as the check's."""
+        checked = getattr(self._storage, "index_checked", None)
+        if checked is not None:
+            checked.wait(60)
         for row in _warm_rows(self._storage, self._size):
             try:
                 self.get(row["project"], row["id"], row["next_seq"])

@@ -180,12 +180,14 @@ class Storage:
         self.runs_loaded = 0
         self.rows_rebuilt = 0
         #: Set once every run directory's stamp was compared with the index.
+        #: (After the check's summary line: what is loaded later is not the check's.)
         self.index_checked = threading.Event()
         self._check_started = threading.Lock()
         self._check_pending = self.index.existed
         self.collect_partials()
         if not self.index.existed:
             self.check_index()  # nothing to trust: rebuilt before the first answer
+            self.index_checked.set()
         elif not defer_check:
             self.start_index_check()
 
@@ -296,7 +298,6 @@ class Storage:
                         self._reindex(key[0], key[1], run)
                         self.rows_rebuilt += 1
                     rebuilt += 1
-        self.index_checked.set()
         return checked, rebuilt
 
     def _check_index_logged(self) -> None:
@@ -305,10 +306,12 @@ class Storage:
             checked, rebuilt = self.check_index()
         except OSError as exc:  # the data directory went away (a test's tmp dir)
             self.log(f"index check stopped: {exc}")
+            self.index_checked.set()
             return
         self.log(f"index checked against {checked} run directories in "
                  f"{time.monotonic() - begin:.2f} s: {rebuilt} rows rebuilt (missing or "
                  f"stale); {self.runs_loaded} runs loaded since start")
+        self.index_checked.set()
 
     # ------------------------------------------------------------ committing frames
 
