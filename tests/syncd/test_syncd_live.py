@@ -68,6 +68,11 @@ def test_live_runs_stream_and_end_finished_or_crashed(
     assert_exact(server.data, root / "p" / "doomed", 40)
 
 
+#: Steps of the streamed run the kill tests log (16 columns, 64 KiB segments: about 40
+#: segments, so a kill lands mid-stream with many batches before and after it).
+STEPS = 16_000
+
+
 def _shipped(server: Server, run_dir: Path) -> bool:
     """Everything complete locally is committed on the server."""
     return server.next_seq("p", run_dir.name) == len(records(run_dir))
@@ -76,7 +81,7 @@ def _shipped(server: Server, run_dir: Path) -> bool:
 def test_the_daemon_killed_mid_stream_restarts_exactly(
         server: Server, root: Path, trainer: Callable[..., Proc],
         start_syncd: Callable[..., Proc]) -> None:
-    big = trainer("stream", root, "p", "big", 40_000, 16, 65_536)
+    big = trainer("stream", root, "p", "big", STEPS, 16, 65_536)
     big.wait_line("ready")
     daemon = start_syncd(root, server=server.url)
     wait_until(lambda: server.next_seq("p", "big") > 0, what="the first batch")
@@ -91,25 +96,25 @@ def test_the_daemon_killed_mid_stream_restarts_exactly(
     wait_until(lambda: _shipped(server, run_dir), timeout=60, what="all records shipped")
     assert daemon.terminate() == 0, daemon.text()
     assert 0 < at_kill < len(records(run_dir))
-    assert_exact(server.data, run_dir, 40_000)
+    assert_exact(server.data, run_dir, STEPS)
 
 
 def test_the_server_killed_mid_stream_restarts_exactly(
         server: Server, root: Path, trainer: Callable[..., Proc],
         start_syncd: Callable[..., Proc]) -> None:
-    big = trainer("stream", root, "p", "big", 40_000, 16, 65_536)
+    big = trainer("stream", root, "p", "big", STEPS, 16, 65_536)
     big.wait_line("ready")
     daemon = start_syncd(root, server=server.url)
     wait_until(lambda: server.next_seq("p", "big") > 0, what="the first batch")
     server.kill()
-    big.wait_line("progress 20000", timeout=60)
+    big.wait_line(f"progress {STEPS // 2}", timeout=60)
     server.start()  # same port, same --data
     big.wait_line("done", timeout=60)
     assert big.wait() == 0
     run_dir = root / "p" / "big"
     wait_until(lambda: _shipped(server, run_dir), timeout=60, what="all records shipped")
     assert daemon.terminate() == 0, daemon.text()
-    assert_exact(server.data, run_dir, 40_000)
+    assert_exact(server.data, run_dir, STEPS)
     api = server.api()
     assert api.run("p/big").status == "finished"
     api.close()
