@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import io
 import mmap
+import os
 import struct
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
@@ -260,11 +263,7 @@ def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None,
 
     data = _map(f, limits, path)
     if sha256 is not None:
-        actual = _sha256_of(f, data)
-        if actual != sha256:
-            raise _unreadable(f"its content's SHA-256 is {actual}, not the {sha256} it is "
-                              f"stored under (changed or damaged after it was written)",
-                              "digest", path)
+        _check_digest(f, data, sha256, path)
     try:
         check_ipc_file(data, limits)
         table = ipc.open_file(pa.py_buffer(data)).read_all()
@@ -278,6 +277,38 @@ def read_ipc_file(f: IO[bytes], limits: ArrowLimits, *, path: str | None = None,
         raise _unreadable(exc.message, getattr(exc, "reason", "format"), path) from None
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _unreadable(f"unreadable Arrow IPC file: {exc}", "format", path) from None
+
+
+#: Files whose digest was checked, by (device, inode, size, mtime, ctime): an attached file is
+#: content-addressed and never rewritten in place, so one that stats the same is the same
+#: and paging through a big table hashes it once, not once per page. Bounded.
+_DIGEST_CHECKED: OrderedDict[tuple[int, int, int, int, int, str], None] = OrderedDict()
+_DIGEST_CHECKED_MAX = 4096
+_DIGEST_LOCK = threading.Lock()
+
+
+def _check_digest(f: IO[bytes], data: Any, sha256: str, path: str | None) -> None:
+    try:
+        st = os.fstat(f.fileno())
+        stamp: tuple[int, int, int, int, int, str] | None = (
+            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, sha256)
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        stamp = None  # not a real file: no stamp to trust, hash every time
+    if stamp is not None:
+        with _DIGEST_LOCK:
+            if stamp in _DIGEST_CHECKED:
+                _DIGEST_CHECKED.move_to_end(stamp)
+                return
+    actual = _sha256_of(f, data)
+    if actual != sha256:
+        raise _unreadable(f"its content's SHA-256 is {actual}, not the {sha256} it is "
+                          f"stored under (changed or damaged after it was written)",
+                          "digest", path)
+    if stamp is not None:
+        with _DIGEST_LOCK:
+            _DIGEST_CHECKED[stamp] = None
+            while len(_DIGEST_CHECKED) > _DIGEST_CHECKED_MAX:
+                _DIGEST_CHECKED.popitem(last=False)
 
 
 def _sha256_of(f: IO[bytes], data: Any) -> str:

@@ -220,7 +220,8 @@ class LocalRun:
         """The tables and charts that cannot be read (SPEC.md §10.4), as (``"table"`` or
         ``"chart"``, the error): tables in the order of their keys, then charts. Each
         error names the key (``.key``), the file (``.sha256``, ``.path``) and the rule
-        broken (``.reason``: ``absent``, ``size``, ``rows``, ``values``, ``format``)."""
+        broken (``.reason``: ``absent``, ``size``, ``digest``, ``rows``, ``values``,
+        ``format``)."""
         tables: list[UnreadableFile] = []
         charts: list[UnreadableFile] = []
         self.state.tables(self._open_blob, tables)
@@ -229,7 +230,8 @@ class LocalRun:
 
     def table_page(self, name: str, limit: int | None = None) -> tuple[Any, int] | None:
         """(the first ``limit`` rows of table ``name``, its total rows), or None when the
-        run has no such table. Reads no more of the table's files than the page needs.
+        run has no such table. Maps the table's files rather than reading them (each file's
+        digest is checked once per process, by reading it through a small buffer).
 
         Raises:
             UnreadableFile: an attached file is absent or breaks SPEC.md §10.4's limits.

@@ -92,6 +92,36 @@ def test_a_page_of_a_big_table_maps_only_that_page(tmp_path: Path) -> None:
     assert page[1] == rows and page[0].column("c3").to_pylist() == [3, 4, 5, 6, 7]
 
 
+def test_a_table_file_is_hashed_once_and_a_replaced_one_is_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPEC.md §10.1: content is checked against its name before it is trusted; paging
+    through the same file does not hash it again, a file replaced under its name does."""
+    import flightlog.format.arrowlimits as arrowlimits
+
+    run_dir = hostile_run(tmp_path, "paged", tables={"t": ipc_file(pa.table({"a": [1, 2]}))})
+    hashed: list[str] = []
+    real = arrowlimits._sha256_of
+
+    def counting(f: object, data: object) -> str:
+        digest = real(f, data)  # type: ignore[arg-type]
+        hashed.append(digest)
+        return digest
+
+    monkeypatch.setattr(arrowlimits, "_sha256_of", counting)
+    run = flightlog.open_run(run_dir)
+    for _ in range(3):
+        page = run.table_page("t", 1)
+        assert page is not None and page[1] == 2
+    assert len(hashed) == 1
+    (stored,) = [p for p in (run_dir / "files" / "sha256").rglob("*") if p.is_file()]
+    replaced = stored.with_name(stored.name + ".new")
+    replaced.write_bytes(ipc_file(pa.table({"a": [7, 8]})))
+    replaced.replace(stored)  # a new file (inode) under the old name
+    with pytest.raises(flightlog.errors.UnreadableFile) as caught:
+        run.table_page("t", 1)
+    assert caught.value.reason == "digest" and "SHA-256" in str(caught.value)
+
+
 def test_a_spec_nested_too_deep_is_kept_out(tmp_path: Path) -> None:
     data = ipc_file(pa.table({"x": [1.0]}))
     run_dir = hostile_run(tmp_path, "deep", charts={
