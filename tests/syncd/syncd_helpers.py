@@ -237,9 +237,11 @@ class Server:
 
 def make_run(root: Path, run_id: str, n: int, *, project: str = "p", width: int = 0,
              segment_bytes: int = 8 << 20, seed: int = 0, files: dict[str, Path] | None = None,
-             **init: Any) -> Path:
+             flush_every: int = 0, **init: Any) -> Path:
     """A finished run logging ``{"i": i, "x": i / 2, w0..w{width-1}: random}`` for
-    i < n, with a metric every 7th step, the summary ``rmse``, and ``files`` attached."""
+    i < n, with a metric every 7th step, the summary ``rmse``, and ``files`` attached.
+    ``flush_every``: flush after that many steps, so the frames (and, with a small
+    ``segment_bytes``, the segments) do not depend on how busy the machine is."""
     rng = random.Random(seed)
     run = flightlog.init(project=project, id=run_id, dir=root, segment_bytes=segment_bytes,
                          flush_interval=0.01, **init)
@@ -249,9 +251,18 @@ def make_run(root: Path, run_id: str, n: int, *, project: str = "p", width: int 
         run.log({"i": i, "x": i / 2, **{f"w{c}": rng.random() for c in range(width)}})
         if i % 7 == 0:
             run.log_metric("m", i)
+        if flush_every and (i + 1) % flush_every == 0:
+            written = _log_bytes(run.dir)
+            run.flush()
+            wait_until(lambda w=written: _log_bytes(run.dir) > w, timeout=60,
+                       what=f"step {i}'s frame written")
     run.summary["rmse"] = float(n)
     run.finish()
     return run.dir
+
+
+def _log_bytes(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (Path(run_dir) / "log").glob("*.flseg"))
 
 
 def records(run_dir: Path) -> list[tuple[int, int, dict[str, Any]]]:

@@ -71,8 +71,10 @@ def test_a_rate_limited_run_waits_the_retry_after_then_arrives_exactly_once(
     through the same server and proxy."""
     server = Server(tmp_path / "data", procs, env={"FLIGHTLOG_RUN_RATE": RUN_RATE,
                                                    "FLIGHTLOG_RUN_BURST": RUN_BURST}).start()
-    once = make_run(tmp_path / "once", "once", 300, width=8, segment_bytes=4096)
-    live = make_run(tmp_path / "live", "live", 300, width=8, segment_bytes=4096, seed=1)
+    once = make_run(tmp_path / "once", "once", 300, width=8, segment_bytes=4096,
+                    flush_every=50)
+    live = make_run(tmp_path / "live", "live", 300, width=8, segment_bytes=4096, seed=1,
+                    flush_every=50)
     for run_dir in (once, live):
         assert len(list((run_dir / "log").iterdir())) >= 2  # a batch each
     with FaultProxy(server.port) as proxy:
@@ -103,6 +105,7 @@ def test_a_bundle_import_waits_the_retry_after_then_arrives_exactly_once(
     attached = tmp_path / "weights.bin"
     attached.write_bytes(random.Random(5).randbytes(300_000))
     run_dir = make_run(tmp_path / "runs", "carried", 300, width=8, segment_bytes=4096,
+                       flush_every=50,
                        files={"weights.bin": attached})
     env = child_env(FLIGHTLOG_BUNDLE_STATE=str(tmp_path / "ledgers"))
     made = run_cli("bundle", run_dir.parent.parent, "-o", tmp_path / "out", "--dest", "site",
